@@ -1,0 +1,44 @@
+//! The storage layer's errors; the gateway maps each to an S3 error code.
+
+use std::io;
+
+/// What can go wrong below the S3 API.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the bucket does not exist")]
+    NoSuchBucket,
+    #[error("the bucket already exists")]
+    BucketExists,
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    #[error("the key does not exist")]
+    NoSuchKey,
+    #[error("the multipart upload does not exist")]
+    NoSuchUpload,
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {0} is smaller than the 5 MiB minimum")]
+    EntityTooSmall(u32),
+    #[error("the precondition failed")]
+    PreconditionFailed,
+    #[error("{0}")]
+    BadDigest(String),
+    #[error("the request body ended early: {0}")]
+    IncompleteBody(String),
+    #[error("the request body could not be read: {0}")]
+    Body(String),
+    #[error("not enough drives answered: {got} of {needed} needed ({what})")]
+    Quorum { what: &'static str, got: usize, needed: usize },
+    #[error("drive {0} is offline")]
+    DriveOffline(String),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    #[error("metadata database error: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,230 @@
+//! Healing: bring every drive of a set back to the version a quorum agrees on, rebuilding
+//! missing or corrupt shards from the others. Used on read (a bad shard queues the key), by
+//! the drive monitor after a wipe, and by `strata admin heal`.
+
+use crate::bitrot;
+use crate::drive::{Commit, ShardWriter};
+use crate::error::{Result, StorageError};
+use crate::list::{key_successor, merge_batches};
+use crate::meta::{DataLocation, ObjectRecord};
+use crate::read::BlockReader;
+use crate::set::{ErasureSet, data_dirs};
+use crate::store::Store;
+use bytes::Bytes;
+use futures::future::join_all;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// What a heal run found and fixed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HealReport {
+    pub drives_reinitialised: usize,
+    pub buckets_healed: usize,
+    pub objects_scanned: usize,
+    pub objects_healed: usize,
+    /// Drive copies of objects rebuilt (an object rebuilt on two drives counts two).
+    pub shards_rebuilt: usize,
+    /// Stale records removed from drives that missed a delete.
+    pub records_removed: usize,
+    pub failures: Vec<String>,
+}
+
+/// What healing one key changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectHeal {
+    pub rebuilt: usize,
+    pub removed: usize,
+}
+
+impl ErasureSet {
+    /// Heals one key on every online drive of the set.
+    pub async fn heal_object(self: &Arc<Self>, bucket: &str, key: &str) -> Result<ObjectHeal> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let agreement = self.agree(&records)?;
+        let mut result = ObjectHeal::default();
+        if agreement.value.is_none() {
+            // The key is gone by quorum; drop it from drives that missed the delete.
+            for (d, rec) in records.iter().enumerate() {
+                if let Some(Some(rec)) = rec {
+                    let commit = Commit { bucket: bucket.into(), key: key.into(), record: None, staged: vec![], free: data_dirs(rec) };
+                    if self.drives[d].commit(commit).await.is_ok() {
+                        result.removed += 1;
+                    }
+                }
+            }
+            return Ok(result);
+        }
+        let agreeing: Vec<Option<ObjectRecord>> =
+            records.iter().zip(&agreement.agree).map(|(r, ok)| if *ok { r.clone().flatten() } else { None }).collect();
+        let model = agreeing.iter().flatten().next().cloned().expect("quorum has a record");
+
+        // Which drives hold a bad or missing copy of any version?
+        let mut bad = vec![false; self.drives.len()];
+        for (vi, version) in model.versions.iter().enumerate() {
+            let Some(obj) = &version.object else { continue };
+            let mut reader = BlockReader::for_version(self.clone(), &agreeing, vi);
+            for part in &obj.parts {
+                for index in 0..self.layout.block_count(part.size) {
+                    reader.read_all_shards(part, index).await?;
+                }
+            }
+            for (d, b) in bad.iter_mut().enumerate() {
+                *b |= reader.bad[self.shard_of(d, bucket, key)];
+            }
+        }
+        for (d, b) in bad.iter_mut().enumerate() {
+            *b |= !agreement.agree[d];
+            *b &= self.drives[d].is_online();
+        }
+        let targets: Vec<usize> = (0..self.drives.len()).filter(|d| bad[*d]).collect();
+        if targets.is_empty() {
+            return Ok(result);
+        }
+
+        // Rebuild each target's copy of every version, then commit it in one step per drive.
+        let mut new_records: BTreeMap<usize, ObjectRecord> = targets.iter().map(|d| (*d, model.clone())).collect();
+        let mut staged: BTreeMap<usize, Vec<Uuid>> = BTreeMap::new();
+        for (vi, version) in model.versions.iter().enumerate() {
+            let Some(obj) = &version.object else { continue };
+            let inline = matches!(obj.data, DataLocation::Inline(_));
+            let mut reader = BlockReader::for_version(self.clone(), &agreeing, vi);
+            let ids: BTreeMap<usize, Uuid> = targets.iter().map(|d| (*d, Uuid::new_v4())).collect();
+            let mut inline_bytes: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+            for part in &obj.parts {
+                let mut writers: BTreeMap<usize, Box<dyn ShardWriter>> = BTreeMap::new();
+                if !inline {
+                    for d in &targets {
+                        writers.insert(*d, self.drives[*d].create_shard(ids[d], part.number).await?);
+                    }
+                }
+                for index in 0..self.layout.block_count(part.size) {
+                    let shards = reader.read_all_shards(part, index).await?;
+                    for d in &targets {
+                        let shard = shards[self.shard_of(*d, bucket, key)].as_ref().expect("reconstructed");
+                        let mut framed = Vec::with_capacity(shard.len() + 16);
+                        bitrot::frame_into(&mut framed, shard);
+                        match writers.get_mut(d) {
+                            Some(w) => w.write(Bytes::from(framed)).await?,
+                            None => inline_bytes.entry(*d).or_default().extend_from_slice(&framed),
+                        }
+                    }
+                }
+                for (_, w) in writers {
+                    w.finish().await?;
+                }
+            }
+            for d in &targets {
+                let o = new_records.get_mut(d).expect("target").versions[vi].object.as_mut().expect("object");
+                o.erasure.shard_index = self.shard_of(*d, bucket, key);
+                o.data = if inline {
+                    DataLocation::Inline(inline_bytes.remove(d).unwrap_or_default())
+                } else {
+                    staged.entry(*d).or_default().push(ids[d]);
+                    DataLocation::Dir(ids[d])
+                };
+            }
+        }
+        let commits = targets.iter().map(|d| {
+            let commit = Commit {
+                bucket: bucket.into(),
+                key: key.into(),
+                record: new_records.remove(d),
+                staged: staged.remove(d).unwrap_or_default(),
+                free: records[*d].clone().flatten().map(|r| data_dirs(&r)).unwrap_or_default(),
+            };
+            self.drives[*d].commit(commit)
+        });
+        for r in join_all(commits).await {
+            match r {
+                Ok(()) => result.rebuilt += 1,
+                Err(e) => tracing::warn!(%bucket, %key, error = %e, "could not write a healed copy"),
+            }
+        }
+        Ok(result)
+    }
+
+    /// Every key any online drive of the set has in `bucket`, in order, one page at a time.
+    async fn union_keys(&self, bucket: &str, lower: &[u8]) -> Result<(Vec<String>, Option<Vec<u8>>)> {
+        const PAGE: usize = 1000;
+        let answers = join_all(self.drives.iter().map(|d| async move {
+            if d.is_online() { d.list_records(bucket, lower, None, PAGE).await.ok() } else { None }
+        }))
+        .await;
+        let batches: Vec<(Vec<(String, ())>, bool)> = answers
+            .into_iter()
+            .map(|a| {
+                let keys: Vec<(String, ())> = a.unwrap_or_default().into_iter().map(|(k, _)| (k, ())).collect();
+                let full = keys.len() >= PAGE;
+                (keys, full)
+            })
+            .collect();
+        let (merged, horizon) = merge_batches(&batches);
+        Ok((merged.into_keys().collect(), horizon.map(|h| key_successor(h.as_bytes()))))
+    }
+}
+
+impl Store {
+    /// Heals every bucket and object of the deployment and reports what it fixed.
+    pub async fn heal_all(&self) -> Result<HealReport> {
+        let mut report = HealReport { drives_reinitialised: self.check_drives().await?, ..Default::default() };
+        report.buckets_healed = self.heal_buckets().await?;
+        for bucket in self.list_buckets().await? {
+            for set in self.sets() {
+                let mut lower = Vec::new();
+                loop {
+                    let (keys, next) = set.union_keys(&bucket.name, &lower).await?;
+                    for key in keys {
+                        report.objects_scanned += 1;
+                        match set.heal_object(&bucket.name, &key).await {
+                            Ok(h) => {
+                                report.shards_rebuilt += h.rebuilt;
+                                report.records_removed += h.removed;
+                                if h.rebuilt > 0 {
+                                    report.objects_healed += 1;
+                                }
+                            }
+                            Err(e) => report.failures.push(format!("{}/{key}: {e}", bucket.name)),
+                        }
+                    }
+                    match next {
+                        Some(n) => lower = n,
+                        None => break,
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Copies buckets a quorum knows to drives that lack them, and drops buckets only a
+    /// minority still has; returns how many drive copies changed.
+    async fn heal_buckets(&self) -> Result<usize> {
+        let known = self.list_buckets().await?;
+        let mut changed = 0;
+        for drive in self.drives().iter().filter(|d| d.is_online()) {
+            let have = drive.list_buckets().await?;
+            for b in &known {
+                if !have.iter().any(|h| h.name == b.name) {
+                    drive.put_bucket(b).await?;
+                    changed += 1;
+                }
+            }
+            for h in &have {
+                if !known.iter().any(|b| b.name == h.name) {
+                    drive.delete_bucket(&h.name).await?;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+impl From<StorageError> for HealReport {
+    fn from(e: StorageError) -> Self {
+        HealReport { failures: vec![e.to_string()], ..Default::default() }
+    }
+}

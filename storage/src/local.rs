@@ -1,0 +1,700 @@
+//! A drive that is a directory on this node.
+//!
+//! ```text
+//! <root>/.strata/format.json          identity of the drive (written atomically)
+//! <root>/.strata/meta.db              SQLite (WAL): buckets, object records, uploads, parts,
+//!                                     and the set of referenced data directories
+//! <root>/.strata/tmp/<id>/part.N      staged shard files; anything here at start is garbage
+//! <root>/.strata/multipart/<id>/      parts of an upload in progress
+//! <root>/data/<id[..2]>/<id>/part.N   committed shard files
+//! ```
+//! Object keys never become paths: data directories are named by random ids, so no key can
+//! reach outside the drive. A record and the data directories it references change in one
+//! SQLite transaction; all record writes of a drive go through one writer thread that commits
+//! whatever is queued in a single transaction (group commit: one fsync for many PUTs).
+
+use crate::drive::{Commit, Drive, Format, ListedRecord, PartRecord, ShardReader, ShardWriter};
+use crate::error::{Result, StorageError};
+use crate::meta::{BucketRecord, ObjectRecord, UploadRecord};
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::fs;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS buckets(name TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS objects(bucket TEXT NOT NULL, key BLOB NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY(bucket, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS data_dirs(id BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads(id BLOB PRIMARY KEY, bucket TEXT NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS parts(upload BLOB NOT NULL, number INTEGER NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY(upload, number)) WITHOUT ROWID;
+";
+
+type Job = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
+struct WriteRequest {
+    job: Job,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// The open metadata database of a drive: a group-committing writer thread and a reader.
+struct MetaDb {
+    writer: Mutex<mpsc::Sender<WriteRequest>>,
+    reader: Mutex<Connection>,
+}
+
+impl MetaDb {
+    fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        let reader = Connection::open(path)?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        let (tx, rx) = mpsc::channel::<WriteRequest>();
+        std::thread::Builder::new()
+            .name("strata-meta-writer".into())
+            .spawn(move || group_commit_loop(conn, rx))?;
+        Ok(Self { writer: Mutex::new(tx), reader: Mutex::new(reader) })
+    }
+}
+
+/// Commits every queued write in one transaction; each write runs in its own savepoint so a
+/// failing one does not undo the others.
+fn group_commit_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let outcome = (|| -> rusqlite::Result<()> {
+            let mut tx = conn.transaction()?;
+            for req in batch {
+                let sp = tx.savepoint()?;
+                let r = (req.job)(&sp);
+                if r.is_ok() {
+                    sp.commit()?;
+                }
+                results.push(r.map_err(|e| e.to_string()));
+                replies.push(req.reply);
+            }
+            tx.commit()
+        })();
+        for (i, reply) in replies.into_iter().enumerate() {
+            let r = match &outcome {
+                Ok(()) => results[i].clone(),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = reply.send(r);
+        }
+    }
+}
+
+/// A drive backed by a local directory.
+pub struct LocalDrive {
+    root: PathBuf,
+    label: String,
+    db: RwLock<Option<Arc<MetaDb>>>,
+    online: AtomicBool,
+}
+
+impl LocalDrive {
+    /// Opens (creating if needed) the drive at `root` and clears its staging area.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let drive = Self {
+            label: root.display().to_string(),
+            root,
+            db: RwLock::new(None),
+            online: AtomicBool::new(false),
+        };
+        drive.init()?;
+        Ok(drive)
+    }
+
+    fn sys(&self) -> PathBuf {
+        self.root.join(".strata")
+    }
+
+    fn tmp_dir(&self, id: Uuid) -> PathBuf {
+        self.sys().join("tmp").join(id.to_string())
+    }
+
+    fn upload_dir(&self, id: Uuid) -> PathBuf {
+        self.sys().join("multipart").join(id.to_string())
+    }
+
+    fn data_dir(&self, id: Uuid) -> PathBuf {
+        let s = id.to_string();
+        self.root.join("data").join(&s[..2]).join(s)
+    }
+
+    fn init(&self) -> Result<()> {
+        for dir in ["tmp", "multipart"] {
+            fs::create_dir_all(self.sys().join(dir))?;
+        }
+        fs::create_dir_all(self.root.join("data"))?;
+        // A crash can leave staged files behind; nothing in tmp was ever committed.
+        for entry in fs::read_dir(self.sys().join("tmp"))? {
+            let _ = fs::remove_dir_all(entry?.path());
+        }
+        let db = Arc::new(MetaDb::open(&self.sys().join("meta.db"))?);
+        self.recover_uploads(&db)?;
+        *self.db.write().expect("lock") = Some(db);
+        self.online.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Finishes what a crash interrupted in the multipart area: an upload directory whose
+    /// upload row is gone was either completed (its id is a referenced data directory: move
+    /// it into place) or aborted (remove it).
+    fn recover_uploads(&self, db: &MetaDb) -> Result<()> {
+        let reader = db.reader.lock().expect("lock");
+        for entry in fs::read_dir(self.sys().join("multipart"))? {
+            let entry = entry?;
+            let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
+                let _ = fs::remove_dir_all(entry.path());
+                continue;
+            };
+            let has_upload: bool = reader
+                .query_row("SELECT 1 FROM uploads WHERE id = ?1", [id.as_bytes()], |_| Ok(true))
+                .optional()?
+                .unwrap_or(false);
+            if has_upload {
+                continue;
+            }
+            let referenced: bool = reader
+                .query_row("SELECT 1 FROM data_dirs WHERE id = ?1", [id.as_bytes()], |_| Ok(true))
+                .optional()?
+                .unwrap_or(false);
+            if referenced {
+                move_into_place(&entry.path(), &self.data_dir(id))?;
+            } else {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    fn db(&self) -> Result<Arc<MetaDb>> {
+        self.db.read().expect("lock").clone().ok_or_else(|| StorageError::DriveOffline(self.label.clone()))
+    }
+
+    async fn write(&self, job: Job) -> Result<()> {
+        let db = self.db()?;
+        let (reply, rx) = oneshot::channel();
+        db.writer
+            .lock()
+            .expect("lock")
+            .send(WriteRequest { job, reply })
+            .map_err(|_| StorageError::DriveOffline(self.label.clone()))?;
+        rx.await
+            .map_err(|_| StorageError::DriveOffline(self.label.clone()))?
+            .map_err(|e| StorageError::Io(io::Error::other(e)))
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db()?;
+        tokio::task::spawn_blocking(move || f(&db.reader.lock().expect("lock")))
+            .await
+            .map_err(|e| StorageError::Io(io::Error::other(e)))?
+            .map_err(StorageError::from)
+    }
+
+    async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T> {
+        Ok(tokio::task::spawn_blocking(f).await.map_err(io::Error::other)??)
+    }
+}
+
+/// Removes data directories that no record references and that are older than `before`
+/// (a crash between moving shards into place and committing the record leaves these).
+fn collect_orphans(root: &Path, db: &MetaDb, before: std::time::SystemTime) -> Result<usize> {
+    let mut removed = 0;
+    for fan in fs::read_dir(root.join("data"))? {
+        let fan = fan?;
+        for entry in fs::read_dir(fan.path())? {
+            let entry = entry?;
+            let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else { continue };
+            if entry.metadata()?.modified()? >= before {
+                continue;
+            }
+            let referenced: bool = db
+                .reader
+                .lock()
+                .expect("lock")
+                .query_row("SELECT 1 FROM data_dirs WHERE id = ?1", [id.as_bytes()], |_| Ok(true))
+                .optional()?
+                .unwrap_or(false);
+            if !referenced {
+                fs::remove_dir_all(entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Renames `from` to `to` (creating `to`'s parent) and makes the rename durable.
+fn move_into_place(from: &Path, to: &Path) -> io::Result<()> {
+    let parent = to.parent().expect("data dirs have parents");
+    fs::create_dir_all(parent)?;
+    fs::rename(from, to)?;
+    fs::File::open(parent)?.sync_all()
+}
+
+fn decode<T>(r: std::result::Result<T, String>) -> rusqlite::Result<T> {
+    r.map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, e.into()))
+}
+
+fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
+    match &c.record {
+        Some(rec) => conn.execute(
+            "INSERT INTO objects(bucket, key, record) VALUES (?1, ?2, ?3)
+             ON CONFLICT(bucket, key) DO UPDATE SET record = excluded.record",
+            params![c.bucket, c.key.as_bytes(), rec.encode()],
+        )?,
+        None => conn.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![c.bucket, c.key.as_bytes()])?,
+    };
+    for id in &c.staged {
+        conn.execute("INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)", [id.as_bytes()])?;
+    }
+    for id in &c.free {
+        conn.execute("DELETE FROM data_dirs WHERE id = ?1", [id.as_bytes()])?;
+    }
+    Ok(())
+}
+
+struct LocalShardWriter {
+    file: tokio::fs::File,
+}
+
+#[async_trait]
+impl ShardWriter for LocalShardWriter {
+    async fn write(&mut self, framed: Bytes) -> Result<()> {
+        Ok(self.file.write_all(&framed).await?)
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<()> {
+        self.file.flush().await?;
+        Ok(self.file.sync_all().await?)
+    }
+}
+
+struct LocalShardReader {
+    file: Arc<fs::File>,
+}
+
+#[async_trait]
+impl ShardReader for LocalShardReader {
+    async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let file = self.file.clone();
+        LocalDrive::blocking(move || {
+            let mut buf = vec![0u8; len];
+            file.read_exact_at(&mut buf, offset)?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Drive for LocalDrive {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn is_online(&self) -> bool {
+        self.online.load(Ordering::SeqCst)
+    }
+
+    async fn read_format(&self) -> Result<Option<Format>> {
+        let path = self.sys().join("format.json");
+        Self::blocking(move || match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(io::Error::other),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
+    async fn write_format(&self, format: &Format) -> Result<()> {
+        let sys = self.sys();
+        let bytes = serde_json::to_vec_pretty(format).map_err(io::Error::other)?;
+        Self::blocking(move || {
+            fs::create_dir_all(&sys)?;
+            let tmp = sys.join("format.json.tmp");
+            fs::write(&tmp, bytes)?;
+            fs::File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, sys.join("format.json"))?;
+            fs::File::open(&sys)?.sync_all()
+        })
+        .await
+    }
+
+    async fn put_bucket(&self, record: &BucketRecord) -> Result<()> {
+        let (name, bytes) = (record.name.clone(), record.encode());
+        self.write(Box::new(move |c| {
+            c.execute(
+                "INSERT INTO buckets(name, record) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET record = excluded.record",
+                params![name, bytes],
+            )
+            .map(drop)
+        }))
+        .await
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT record FROM buckets WHERE name = ?1", [name], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?
+                .map(|b| decode(BucketRecord::decode(&b)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.write(Box::new(move |c| c.execute("DELETE FROM buckets WHERE name = ?1", [name]).map(drop))).await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT record FROM buckets ORDER BY name")?;
+            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|b| decode(BucketRecord::decode(&b?))).collect()
+        })
+        .await
+    }
+
+    async fn read_record(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let (bucket, key) = (bucket.to_owned(), key.as_bytes().to_vec());
+        self.read(move |c| {
+            c.query_row("SELECT record FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(|b| decode(ObjectRecord::decode(&b)))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<()> {
+        let moves: Vec<(PathBuf, PathBuf)> =
+            commit.staged.iter().map(|id| (self.tmp_dir(*id), self.data_dir(*id))).collect();
+        if !moves.is_empty() {
+            Self::blocking(move || moves.iter().try_for_each(|(from, to)| move_into_place(from, to))).await?;
+        }
+        let free: Vec<PathBuf> = commit.free.iter().map(|id| self.data_dir(*id)).collect();
+        self.write(Box::new(move |c| apply_commit(c, &commit))).await?;
+        Self::blocking(move || {
+            for dir in free {
+                let _ = fs::remove_dir_all(dir);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_records(
+        &self,
+        bucket: &str,
+        lower: &[u8],
+        upper: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<ListedRecord>> {
+        let (bucket, lower, upper) = (bucket.to_owned(), lower.to_vec(), upper.map(<[u8]>::to_vec));
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, record FROM objects WHERE bucket = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3)
+                 ORDER BY key LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![bucket, lower, upper, limit as i64], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            rows.map(|row| {
+                let (key, rec) = row?;
+                let key = decode(String::from_utf8(key).map_err(|e| e.to_string()))?;
+                Ok((key, decode(ObjectRecord::decode(&rec))?))
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn create_shard(&self, staging: Uuid, part: u32) -> Result<Box<dyn ShardWriter>> {
+        let dir = self.tmp_dir(staging);
+        tokio::fs::create_dir_all(&dir).await?;
+        let file = tokio::fs::File::create(dir.join(format!("part.{part}"))).await?;
+        Ok(Box::new(LocalShardWriter { file }))
+    }
+
+    async fn open_shard(&self, data_dir: Uuid, part: u32) -> Result<Box<dyn ShardReader>> {
+        let path = self.data_dir(data_dir).join(format!("part.{part}"));
+        let file = Self::blocking(move || fs::File::open(path)).await?;
+        Ok(Box::new(LocalShardReader { file: Arc::new(file) }))
+    }
+
+    async fn discard_staging(&self, staging: Uuid) -> Result<()> {
+        let dir = self.tmp_dir(staging);
+        Self::blocking(move || match fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn put_upload(&self, upload: &UploadRecord) -> Result<()> {
+        let (id, bucket, bytes) = (upload.upload_id, upload.bucket.clone(), upload.encode());
+        let dir = self.upload_dir(id);
+        Self::blocking(move || fs::create_dir_all(dir)).await?;
+        self.write(Box::new(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO uploads(id, bucket, record) VALUES (?1, ?2, ?3)",
+                params![id.as_bytes(), bucket, bytes],
+            )
+            .map(drop)
+        }))
+        .await
+    }
+
+    async fn get_upload(&self, upload_id: Uuid) -> Result<Option<UploadRecord>> {
+        self.read(move |c| {
+            c.query_row("SELECT record FROM uploads WHERE id = ?1", [upload_id.as_bytes()], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?
+                .map(|b| decode(UploadRecord::decode(&b)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadRecord>> {
+        let bucket = bucket.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare("SELECT record FROM uploads WHERE bucket = ?1")?;
+            let rows = stmt.query_map([bucket], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|b| decode(UploadRecord::decode(&b?))).collect()
+        })
+        .await
+    }
+
+    async fn commit_part(&self, upload_id: Uuid, part: PartRecord) -> Result<()> {
+        let from = self.tmp_dir(part.staging).join(format!("part.{}", part.number));
+        let dir = self.upload_dir(upload_id);
+        let to = dir.join(format!("part.{}", part.number));
+        let staging_dir = self.tmp_dir(part.staging);
+        Self::blocking(move || {
+            if !dir.exists() {
+                return Err(io::Error::new(io::ErrorKind::NotFound, "upload directory missing"));
+            }
+            fs::rename(&from, &to)?;
+            fs::File::open(&dir)?.sync_all()?;
+            let _ = fs::remove_dir(staging_dir);
+            Ok(())
+        })
+        .await?;
+        let (number, bytes) = (part.number, part.encode());
+        self.write(Box::new(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO parts(upload, number, record) VALUES (?1, ?2, ?3)",
+                params![upload_id.as_bytes(), number, bytes],
+            )
+            .map(drop)
+        }))
+        .await
+    }
+
+    async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare("SELECT record FROM parts WHERE upload = ?1 ORDER BY number")?;
+            let rows = stmt.query_map([upload_id.as_bytes()], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|b| decode(PartRecord::decode(&b?))).collect()
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, upload_id: Uuid) -> Result<()> {
+        self.write(Box::new(move |c| {
+            c.execute("DELETE FROM uploads WHERE id = ?1", [upload_id.as_bytes()])?;
+            c.execute("DELETE FROM parts WHERE upload = ?1", [upload_id.as_bytes()]).map(drop)
+        }))
+        .await?;
+        let dir = self.upload_dir(upload_id);
+        Self::blocking(move || {
+            let _ = fs::remove_dir_all(dir);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete_upload(&self, upload_id: Uuid, keep: Vec<u32>, commit: Commit) -> Result<()> {
+        let dir = self.upload_dir(upload_id);
+        // Parts left out of the completed object are dropped before the record points here.
+        let scan = dir.clone();
+        Self::blocking(move || {
+            for entry in fs::read_dir(&scan)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let number = name.strip_prefix("part.").and_then(|n| n.parse::<u32>().ok());
+                if number.is_none_or(|n| !keep.contains(&n)) {
+                    fs::remove_file(entry.path())?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        let free: Vec<PathBuf> = commit.free.iter().map(|id| self.data_dir(*id)).collect();
+        let mut commit = commit;
+        commit.staged = vec![upload_id];
+        self.write(Box::new(move |c| {
+            apply_commit(c, &commit)?;
+            c.execute("DELETE FROM uploads WHERE id = ?1", [upload_id.as_bytes()])?;
+            c.execute("DELETE FROM parts WHERE upload = ?1", [upload_id.as_bytes()]).map(drop)
+        }))
+        .await?;
+        // Committed: the record now references the data directory; a crash before this
+        // rename is finished by `recover_uploads` at the next start.
+        let to = self.data_dir(upload_id);
+        Self::blocking(move || {
+            move_into_place(&dir, &to)?;
+            for d in free {
+                let _ = fs::remove_dir_all(d);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn check(&self, expected: &Format) -> Result<bool> {
+        match self.read_format().await {
+            Ok(Some(found)) if &found == expected => return Ok(false),
+            Ok(Some(found)) => {
+                self.online.store(false, Ordering::SeqCst);
+                return Err(StorageError::Corrupt(format!(
+                    "drive {} belongs to deployment {} (set {}, drive {}), expected deployment {} (set {}, drive {})",
+                    self.label,
+                    found.deployment_id,
+                    found.set_index,
+                    found.drive_index,
+                    expected.deployment_id,
+                    expected.set_index,
+                    expected.drive_index
+                )));
+            }
+            Ok(None) | Err(_) => {}
+        }
+        // Wiped or replaced: start over with an empty drive of the same identity.
+        tracing::warn!(drive = %self.label, "drive lost its format; re-initialising it for healing");
+        self.online.store(false, Ordering::SeqCst);
+        *self.db.write().expect("lock") = None;
+        let root = self.root.clone();
+        Self::blocking(move || {
+            let sys = root.join(".strata");
+            for f in ["meta.db", "meta.db-wal", "meta.db-shm"] {
+                let _ = fs::remove_file(sys.join(f));
+            }
+            Ok(())
+        })
+        .await?;
+        self.init()?;
+        self.write_format(expected).await?;
+        Ok(true)
+    }
+
+    async fn collect_garbage(&self, before: std::time::SystemTime) -> Result<usize> {
+        // Runs the directory walk off the async threads; the drive outlives the call.
+        let root = self.root.clone();
+        let db = self.db()?;
+        Self::blocking(move || collect_orphans(&root, &db, before).map_err(io::Error::other)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::VersionRecord;
+
+    fn record(t: i64) -> ObjectRecord {
+        ObjectRecord { versions: vec![VersionRecord { version_id: None, mod_time_ns: t, object: None }] }
+    }
+
+    #[tokio::test]
+    async fn commits_and_lists_in_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        for key in ["b", "a/2", "a/1", "é", "Z"] {
+            let c = Commit { bucket: "bk".into(), key: key.into(), record: Some(record(1)), staged: vec![], free: vec![] };
+            drive.commit(c).await.unwrap();
+        }
+        let all = drive.list_records("bk", b"", None, 100).await.unwrap();
+        let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["Z", "a/1", "a/2", "b", "é"]);
+        let some = drive.list_records("bk", b"a/", Some(b"a0"), 100).await.unwrap();
+        assert_eq!(some.len(), 2);
+        let del = Commit { bucket: "bk".into(), key: "b".into(), record: None, staged: vec![], free: vec![] };
+        drive.commit(del).await.unwrap();
+        assert!(drive.read_record("bk", "b").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn staged_shards_move_into_place_on_commit_and_tmp_is_cleared_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        let mut w = drive.create_shard(id, 1).await.unwrap();
+        w.write(Bytes::from_static(b"hello")).await.unwrap();
+        w.finish().await.unwrap();
+        let c = Commit { bucket: "b".into(), key: "k".into(), record: Some(record(1)), staged: vec![id], free: vec![] };
+        drive.commit(c).await.unwrap();
+        let r = drive.open_shard(id, 1).await.unwrap();
+        assert_eq!(&r.read_at(1, 3).await.unwrap()[..], b"ell");
+
+        // An uncommitted staging directory disappears when the drive is opened again.
+        let orphan = Uuid::new_v4();
+        let mut w = drive.create_shard(orphan, 1).await.unwrap();
+        w.write(Bytes::from_static(b"x")).await.unwrap();
+        w.finish().await.unwrap();
+        drop(drive);
+        let _drive = LocalDrive::open(dir.path()).unwrap();
+        assert!(!dir.path().join(".strata/tmp").join(orphan.to_string()).exists());
+    }
+
+    #[tokio::test]
+    async fn orphan_data_dirs_are_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        let orphan = Uuid::new_v4();
+        let path = drive.data_dir(orphan);
+        fs::create_dir_all(&path).unwrap();
+        let kept = Uuid::new_v4();
+        let mut w = drive.create_shard(kept, 1).await.unwrap();
+        w.write(Bytes::from_static(b"x")).await.unwrap();
+        w.finish().await.unwrap();
+        let c = Commit { bucket: "b".into(), key: "k".into(), record: Some(record(1)), staged: vec![kept], free: vec![] };
+        drive.commit(c).await.unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        assert_eq!(drive.collect_garbage(later).await.unwrap(), 1);
+        assert!(!path.exists());
+        assert!(drive.data_dir(kept).exists());
+    }
+}

@@ -1,0 +1,195 @@
+//! Multipart uploads. Parts are staged like any object body and moved into the upload's
+//! directory; completing turns that directory into the object's data directory, so no part
+//! is ever copied.
+
+use crate::drive::{Commit, PartRecord};
+use crate::error::{Result, StorageError};
+use crate::meta::{DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, UploadRecord, VersionRecord, now_ns};
+use crate::set::{ErasureSet, PutOptions, Staged, data_dirs, etag_matches};
+use futures::future::join_all;
+use md5::{Digest, Md5};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Smallest size of every part but the last, as AWS requires.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+impl ErasureSet {
+    fn count_ok<T>(&self, results: &[Result<T>], what: &'static str) -> Result<()> {
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        if ok < self.layout.write_quorum() {
+            return Err(StorageError::Quorum { what, got: ok, needed: self.layout.write_quorum() });
+        }
+        Ok(())
+    }
+
+    /// Starts an upload; the options become the object's metadata when it completes.
+    pub async fn create_upload(&self, bucket: &str, key: &str, opts: &PutOptions, checksum_type: Option<String>) -> Result<UploadRecord> {
+        let upload = UploadRecord {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload_id: Uuid::new_v4(),
+            initiated_ns: now_ns(),
+            headers: opts.headers.clone(),
+            user_metadata: opts.user_metadata.clone(),
+            storage_class: opts.storage_class.clone(),
+            checksum_algorithm: opts.checksum.as_ref().map(|c| c.algorithm.clone()),
+            checksum_type,
+            tags: opts.tags.clone(),
+            erasure: ErasureInfo { layout: self.layout, shard_index: 0 },
+        };
+        let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
+            let mut u = upload.clone();
+            u.erasure.shard_index = self.shard_of(d, bucket, key);
+            async move { drive.put_upload(&u).await }
+        }))
+        .await;
+        self.count_ok(&results, "upload create")?;
+        Ok(upload)
+    }
+
+    /// The upload as a quorum of drives knows it; `NoSuchUpload` if it is not for this key.
+    pub async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<UploadRecord> {
+        let answers = join_all(self.drives.iter().map(|d| d.get_upload(upload_id))).await;
+        let found: Vec<UploadRecord> = answers.into_iter().filter_map(|a| a.ok().flatten()).collect();
+        match found.first() {
+            Some(u) if u.bucket == bucket && u.key == key && found.len() >= self.layout.read_quorum() => Ok(u.clone()),
+            _ => Err(StorageError::NoSuchUpload),
+        }
+    }
+
+    /// Records a staged part in the upload, replacing an earlier part with the same number.
+    pub async fn commit_part(&self, upload_id: Uuid, mut staged: Staged, checksum: Option<String>) -> Result<PartRecord> {
+        let part = PartRecord {
+            number: staged.part,
+            size: staged.size,
+            etag: staged.etag(),
+            checksum,
+            mod_time_ns: now_ns(),
+            staging: staged.staging,
+        };
+        let results = join_all(self.drives.iter().map(|d| d.commit_part(upload_id, part.clone()))).await;
+        staged.mark_committed();
+        self.count_ok(&results, "part commit")?;
+        Ok(part)
+    }
+
+    /// The upload's parts that a read quorum of drives agrees on, by number.
+    pub async fn parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>> {
+        let answers = join_all(self.drives.iter().map(|d| d.list_parts(upload_id))).await;
+        let mut counts: BTreeMap<u32, Vec<(PartRecord, usize)>> = BTreeMap::new();
+        for part in answers.into_iter().flatten().flatten() {
+            let groups = counts.entry(part.number).or_default();
+            match groups.iter_mut().find(|(p, _)| *p == part) {
+                Some((_, n)) => *n += 1,
+                None => groups.push((part, 1)),
+            }
+        }
+        Ok(counts
+            .into_values()
+            .filter_map(|groups| groups.into_iter().filter(|(_, n)| *n >= self.layout.read_quorum()).max_by_key(|(p, _)| p.mod_time_ns))
+            .map(|(p, _)| p)
+            .collect())
+    }
+
+    /// Completes an upload from the client's list of (part number, ETag).
+    pub async fn complete_upload(
+        &self,
+        upload: &UploadRecord,
+        requested: &[(u32, String)],
+        opts: PutOptions,
+    ) -> Result<VersionRecord> {
+        let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
+        let _guard = self.locks.lock(bucket, key).await;
+        let available: BTreeMap<u32, PartRecord> = self.parts(upload.upload_id).await?.into_iter().map(|p| (p.number, p)).collect();
+        if requested.is_empty() {
+            return Err(StorageError::InvalidPart("you must specify at least one part".into()));
+        }
+        let mut parts = Vec::with_capacity(requested.len());
+        let mut md5s = Md5::new();
+        for (i, (number, etag)) in requested.iter().enumerate() {
+            if i > 0 && *number <= requested[i - 1].0 {
+                return Err(StorageError::InvalidPartOrder);
+            }
+            let part = available
+                .get(number)
+                .filter(|p| etag_matches(etag, &p.etag) && etag.trim() != "*")
+                .ok_or_else(|| StorageError::InvalidPart(format!("part {number} was not uploaded or its ETag does not match")))?;
+            if i + 1 < requested.len() && part.size < MIN_PART_SIZE {
+                return Err(StorageError::EntityTooSmall(*number));
+            }
+            md5s.update(hex::decode(&part.etag).map_err(|_| StorageError::Corrupt("part etag is not hex".into()))?);
+            parts.push(PartInfo { number: part.number, size: part.size, etag: part.etag.clone(), checksum: part.checksum.clone() });
+        }
+        let records = self.read_records(bucket, key).await;
+        if opts.precondition.if_none_match_any || opts.precondition.if_match.is_some() {
+            let current = match self.view(bucket, key).await {
+                Ok(v) => Some(v.object().etag.clone()),
+                Err(StorageError::NoSuchKey) => None,
+                Err(e) => return Err(e),
+            };
+            if opts.precondition.if_none_match_any && current.is_some() {
+                return Err(StorageError::PreconditionFailed);
+            }
+            if let Some(want) = &opts.precondition.if_match {
+                match current {
+                    None => return Err(StorageError::NoSuchKey),
+                    Some(etag) if !etag_matches(want, &etag) => return Err(StorageError::PreconditionFailed),
+                    _ => {}
+                }
+            }
+        }
+        let keep: Vec<u32> = parts.iter().map(|p| p.number).collect();
+        let object = ObjectVersion {
+            size: parts.iter().map(|p| p.size).sum(),
+            etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
+            headers: upload.headers.clone(),
+            user_metadata: upload.user_metadata.clone(),
+            checksum: opts.checksum,
+            storage_class: upload.storage_class.clone(),
+            erasure: ErasureInfo { layout: upload.erasure.layout, shard_index: 0 },
+            parts,
+            data: DataLocation::Dir(upload.upload_id),
+            tags: upload.tags.clone(),
+            retention: None,
+            legal_hold: false,
+            transition: None,
+            replication: BTreeMap::new(),
+        };
+        let version = VersionRecord { version_id: None, mod_time_ns: now_ns(), object: Some(object) };
+        let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
+            let mut v = version.clone();
+            v.object.as_mut().expect("object").erasure.shard_index = self.shard_of(d, bucket, key);
+            let commit = Commit {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                record: Some(ObjectRecord { versions: vec![v] }),
+                staged: vec![],
+                free: records[d].clone().flatten().map(|r| data_dirs(&r)).unwrap_or_default(),
+            };
+            let keep = keep.clone();
+            async move { drive.complete_upload(upload.upload_id, keep, commit).await }
+        }))
+        .await;
+        self.count_ok(&results, "complete")?;
+        if results.iter().any(|r| r.is_err()) {
+            let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
+        }
+        Ok(version)
+    }
+
+    pub async fn abort_upload(&self, upload_id: Uuid) -> Result<()> {
+        let results = join_all(self.drives.iter().map(|d| d.abort_upload(upload_id))).await;
+        self.count_ok(&results, "abort")
+    }
+
+    /// Uploads in progress in `bucket` that a read quorum of drives knows.
+    pub async fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadRecord>> {
+        let answers = join_all(self.drives.iter().map(|d| d.list_uploads(bucket))).await;
+        let mut counts: BTreeMap<Uuid, (UploadRecord, usize)> = BTreeMap::new();
+        for u in answers.into_iter().flatten().flatten() {
+            counts.entry(u.upload_id).or_insert((u, 0)).1 += 1;
+        }
+        Ok(counts.into_values().filter(|(_, n)| *n >= self.layout.read_quorum()).map(|(u, _)| u).collect())
+    }
+}

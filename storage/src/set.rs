@@ -1,0 +1,444 @@
+//! An erasure set: a fixed group of drives that together hold every object hashed to it.
+//! This file has the write path (stage, then commit under the key's lock) and record reads
+//! with quorum; reading data, listing, multipart and healing live beside it.
+
+use crate::drive::{Commit, Drive, Format, ShardWriter};
+use crate::erasure::Erasure;
+use crate::error::{Result, StorageError};
+use crate::layout::{self, ErasureLayout, INLINE_LIMIT};
+use crate::locks::KeyLocks;
+use crate::meta::{
+    ContentHeaders, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, StoredChecksum, VersionRecord,
+    now_ns,
+};
+use crate::quorum::{self, Agreement};
+use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
+use futures::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// A request body or other byte source being written.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+
+/// What a PUT stores besides the bytes.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    pub headers: ContentHeaders,
+    pub user_metadata: BTreeMap<String, String>,
+    pub storage_class: String,
+    pub tags: BTreeMap<String, String>,
+    pub checksum: Option<StoredChecksum>,
+    pub precondition: Precondition,
+}
+
+/// Conditional-write headers (`If-None-Match: *`, `If-Match`).
+#[derive(Clone, Debug, Default)]
+pub struct Precondition {
+    pub if_none_match_any: bool,
+    pub if_match: Option<String>,
+}
+
+/// Shards written to every drive's staging area, not yet visible. Dropping it discards them.
+pub struct Staged {
+    pub staging: Uuid,
+    pub part: u32,
+    pub size: u64,
+    pub md5: [u8; 16],
+    /// Per drive position: framed shard bytes when the object is small enough to inline.
+    inline: Option<Vec<Vec<u8>>>,
+    /// Per drive position: whether the drive holds its shard.
+    written: Vec<bool>,
+    drives: Vec<Arc<dyn Drive>>,
+    committed: bool,
+}
+
+impl Staged {
+    pub fn etag(&self) -> String {
+        hex::encode(self.md5)
+    }
+
+    /// The shards now belong to a committed record or part; do not discard them.
+    pub(crate) fn mark_committed(&mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.committed || self.inline.is_some() {
+            return;
+        }
+        let (drives, staging) = (self.drives.clone(), self.staging);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                join_all(drives.iter().map(|d| d.discard_staging(staging))).await;
+            });
+        }
+    }
+}
+
+/// A version as a quorum of drives sees it, with each agreeing drive's own record.
+pub struct ObjectView {
+    pub version: VersionRecord,
+    /// Per drive position: the drive's record when it agrees with the quorum.
+    pub records: Vec<Option<ObjectRecord>>,
+}
+
+impl ObjectView {
+    pub fn object(&self) -> &ObjectVersion {
+        self.version.object.as_ref().expect("views are only built for objects")
+    }
+}
+
+/// Which record version fields must match across drives.
+type Fingerprint = Vec<(Option<Uuid>, i64, Option<String>, Option<u64>)>;
+
+fn fingerprint(r: &ObjectRecord) -> Fingerprint {
+    r.versions
+        .iter()
+        .map(|v| {
+            let (id, t, etag, size) = v.fingerprint();
+            (id, t, etag.map(str::to_owned), size)
+        })
+        .collect()
+}
+
+/// A fixed group of drives holding the objects hashed to it.
+pub struct ErasureSet {
+    pub index: usize,
+    pub(crate) drives: Vec<Arc<dyn Drive>>,
+    pub(crate) formats: Vec<Format>,
+    pub(crate) layout: ErasureLayout,
+    pub(crate) erasure: Arc<Erasure>,
+    pub(crate) locks: KeyLocks,
+    pub(crate) heal_queue: mpsc::UnboundedSender<(String, String)>,
+}
+
+impl ErasureSet {
+    pub(crate) fn new(
+        index: usize,
+        drives: Vec<Arc<dyn Drive>>,
+        formats: Vec<Format>,
+        layout: ErasureLayout,
+        heal_queue: mpsc::UnboundedSender<(String, String)>,
+    ) -> Self {
+        Self {
+            index,
+            drives,
+            formats,
+            erasure: Arc::new(Erasure::new(layout)),
+            layout,
+            locks: KeyLocks::default(),
+            heal_queue,
+        }
+    }
+
+    pub fn layout(&self) -> ErasureLayout {
+        self.layout
+    }
+
+    pub fn drives(&self) -> &[Arc<dyn Drive>] {
+        &self.drives
+    }
+
+    /// Hash of a key that rotates shard placement.
+    pub(crate) fn key_hash(bucket: &str, key: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(format!("{bucket}/{key}").as_bytes())
+    }
+
+    pub(crate) fn shard_of(&self, position: usize, bucket: &str, key: &str) -> usize {
+        layout::shard_index(position, self.drives.len(), Self::key_hash(bucket, key))
+    }
+
+    fn quorum_error(what: &'static str, got: usize, needed: usize) -> StorageError {
+        StorageError::Quorum { what, got, needed }
+    }
+
+    /// Streams `body` into the staging area of every drive as erasure-coded, bitrot-framed
+    /// shard blocks of part `part`, computing the MD5 on the way. Small bodies stay in memory
+    /// to be inlined into the record when `allow_inline`.
+    pub async fn stage(&self, bucket: &str, key: &str, mut body: ByteStream, part: u32, allow_inline: bool) -> Result<Staged> {
+        let n = self.drives.len();
+        let shard_of: Vec<usize> = (0..n).map(|d| self.shard_of(d, bucket, key)).collect();
+        let mut staged = Staged {
+            staging: Uuid::new_v4(),
+            part,
+            size: 0,
+            md5: [0; 16],
+            inline: None,
+            written: self.drives.iter().map(|d| d.is_online()).collect(),
+            drives: self.drives.clone(),
+            committed: false,
+        };
+        let mut md5 = Md5::new();
+        let mut carry = BytesMut::new();
+        let mut writers: Option<Vec<Option<Box<dyn ShardWriter>>>> = None;
+        loop {
+            let block = read_block(&mut body, &mut carry, self.layout.block_size).await?;
+            let last = block.len() < self.layout.block_size;
+            staged.size += block.len() as u64;
+            let erasure = self.erasure.clone();
+            let (hasher, shards) = tokio::task::spawn_blocking(move || {
+                md5.update(&block);
+                let shards = if block.is_empty() { Vec::new() } else { erasure.encode_block(&block) };
+                (md5, shards)
+            })
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+            md5 = hasher;
+            if last && writers.is_none() && allow_inline && staged.size <= INLINE_LIMIT {
+                let inline = (0..n).map(|d| shards.get(shard_of[d]).cloned().unwrap_or_default()).collect();
+                staged.inline = Some(inline);
+                break;
+            }
+            if writers.is_none() {
+                let created = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
+                    let online = staged.written[d];
+                    async move {
+                        if online { drive.create_shard(staged.staging, part).await.ok() } else { None }
+                    }
+                }))
+                .await;
+                writers = Some(created);
+            }
+            let ws = writers.as_mut().expect("created above");
+            if !shards.is_empty() {
+                let results = join_all(ws.iter_mut().enumerate().map(|(d, w)| {
+                    let framed = Bytes::from(shards[shard_of[d]].clone());
+                    async move {
+                        match w {
+                            Some(w) => w.write(framed).await.is_ok(),
+                            None => false,
+                        }
+                    }
+                }))
+                .await;
+                for (d, ok) in results.into_iter().enumerate() {
+                    if !ok {
+                        ws[d] = None;
+                    }
+                }
+            }
+            let alive = ws.iter().filter(|w| w.is_some()).count();
+            if alive < self.layout.write_quorum() {
+                return Err(Self::quorum_error("shard write", alive, self.layout.write_quorum()));
+            }
+            if last {
+                break;
+            }
+        }
+        staged.md5 = md5.finalize().into();
+        if let Some(ws) = writers {
+            let finished = join_all(ws.into_iter().map(|w| async move {
+                match w {
+                    Some(w) => w.finish().await.is_ok(),
+                    None => false,
+                }
+            }))
+            .await;
+            staged.written = finished;
+            let alive = staged.written.iter().filter(|w| **w).count();
+            if alive < self.layout.write_quorum() {
+                return Err(Self::quorum_error("shard write", alive, self.layout.write_quorum()));
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Reads every drive's record of a key; `None` where the drive did not answer.
+    pub(crate) async fn read_records(&self, bucket: &str, key: &str) -> Vec<Option<Option<ObjectRecord>>> {
+        join_all(self.drives.iter().map(|d| async move {
+            if !d.is_online() {
+                return None;
+            }
+            d.read_record(bucket, key).await.ok()
+        }))
+        .await
+    }
+
+    /// Resolves per-drive records to the one a read quorum agrees on.
+    pub(crate) fn agree(&self, records: &[Option<Option<ObjectRecord>>]) -> Result<Agreement<Fingerprint>> {
+        let answers: Vec<Option<Option<Fingerprint>>> =
+            records.iter().map(|r| r.as_ref().map(|r| r.as_ref().map(fingerprint))).collect();
+        let newest = |a: &Fingerprint, b: &Fingerprint| a.first().map(|v| v.1) > b.first().map(|v| v.1);
+        quorum::resolve(&answers, self.layout.read_quorum(), newest)
+            .map_err(|got| Self::quorum_error("metadata read", got, self.layout.read_quorum()))
+    }
+
+    /// The key's current object version as a quorum sees it; `NoSuchKey` when there is none.
+    pub async fn view(&self, bucket: &str, key: &str) -> Result<ObjectView> {
+        let records = self.read_records(bucket, key).await;
+        self.view_of(records)
+    }
+
+    fn view_of(&self, records: Vec<Option<Option<ObjectRecord>>>) -> Result<ObjectView> {
+        let agreement = self.agree(&records)?;
+        if agreement.value.is_none() {
+            return Err(StorageError::NoSuchKey);
+        }
+        let records: Vec<Option<ObjectRecord>> = records
+            .into_iter()
+            .zip(&agreement.agree)
+            .map(|(r, ok)| if *ok { r.flatten() } else { None })
+            .collect();
+        let version = records
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|r| r.latest().cloned())
+            .ok_or(StorageError::NoSuchKey)?;
+        if version.object.is_none() {
+            return Err(StorageError::NoSuchKey);
+        }
+        Ok(ObjectView { version, records })
+    }
+
+    fn check_precondition(&self, records: Vec<Option<Option<ObjectRecord>>>, p: &Precondition) -> Result<()> {
+        if !p.if_none_match_any && p.if_match.is_none() {
+            return Ok(());
+        }
+        let current = match self.view_of(records) {
+            Ok(view) => Some(view.object().etag.clone()),
+            Err(StorageError::NoSuchKey) => None,
+            Err(e) => return Err(e),
+        };
+        if p.if_none_match_any && current.is_some() {
+            return Err(StorageError::PreconditionFailed);
+        }
+        if let Some(want) = &p.if_match {
+            match &current {
+                None => return Err(StorageError::NoSuchKey),
+                Some(etag) if !etag_matches(want, etag) => return Err(StorageError::PreconditionFailed),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a staged object the key's current (unversioned, `null`) version.
+    pub async fn commit_object(&self, bucket: &str, key: &str, mut staged: Staged, opts: PutOptions) -> Result<VersionRecord> {
+        let part = PartInfo { number: 1, size: staged.size, etag: staged.etag(), checksum: None };
+        let object = ObjectVersion {
+            size: staged.size,
+            etag: staged.etag(),
+            headers: opts.headers,
+            user_metadata: opts.user_metadata,
+            checksum: opts.checksum,
+            storage_class: opts.storage_class,
+            erasure: ErasureInfo { layout: self.layout, shard_index: 0 },
+            parts: vec![part],
+            data: DataLocation::Dir(staged.staging),
+            tags: opts.tags,
+            retention: None,
+            legal_hold: false,
+            transition: None,
+            replication: BTreeMap::new(),
+        };
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        self.check_precondition(records.clone(), &opts.precondition)?;
+        let version = VersionRecord { version_id: None, mod_time_ns: now_ns(), object: Some(object) };
+        let inline = staged.inline.take();
+        let commits = (0..self.drives.len()).map(|d| {
+            let mut v = version.clone();
+            let obj = v.object.as_mut().expect("object version");
+            obj.erasure.shard_index = self.shard_of(d, bucket, key);
+            if let Some(inline) = &inline {
+                obj.data = DataLocation::Inline(inline[d].clone());
+            }
+            let old = records[d].clone().flatten();
+            Commit {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                record: Some(ObjectRecord { versions: vec![v] }),
+                staged: if inline.is_none() { vec![staged.staging] } else { vec![] },
+                free: old.map(|r| data_dirs(&r)).unwrap_or_default(),
+            }
+        });
+        let results = join_all(commits.enumerate().map(|(d, c)| {
+            let (drive, written) = (self.drives[d].clone(), staged.written[d]);
+            async move { written && drive.commit(c).await.is_ok() }
+        }))
+        .await;
+        staged.committed = true;
+        let ok = results.iter().filter(|r| **r).count();
+        if ok < self.layout.write_quorum() {
+            return Err(Self::quorum_error("commit", ok, self.layout.write_quorum()));
+        }
+        if ok < self.drives.len() {
+            let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
+        }
+        Ok(version)
+    }
+
+    /// Removes a key from every drive. Succeeds whether or not it existed.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let results = join_all(self.drives.iter().zip(records).map(|(drive, rec)| async move {
+            let Some(rec) = rec else { return false };
+            let commit = Commit {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                record: None,
+                staged: vec![],
+                free: rec.map(|r| data_dirs(&r)).unwrap_or_default(),
+            };
+            drive.commit(commit).await.is_ok()
+        }))
+        .await;
+        let ok = results.iter().filter(|r| **r).count();
+        if ok < self.layout.write_quorum() {
+            return Err(Self::quorum_error("delete", ok, self.layout.write_quorum()));
+        }
+        Ok(())
+    }
+}
+
+/// Data directories a record references.
+pub(crate) fn data_dirs(record: &ObjectRecord) -> Vec<Uuid> {
+    record
+        .versions
+        .iter()
+        .filter_map(|v| match v.object.as_ref().map(|o| &o.data) {
+            Some(DataLocation::Dir(id)) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Compares an `If-Match`-style value (quoted or not, or `*`) with a stored ETag.
+pub fn etag_matches(want: &str, etag: &str) -> bool {
+    want.split(',').map(|w| w.trim().trim_start_matches("W/").trim_matches('"')).any(|w| w == "*" || w == etag)
+}
+
+/// Fills one block from the body: exactly `size` bytes, or fewer only at the end.
+async fn read_block(body: &mut ByteStream, carry: &mut BytesMut, size: usize) -> Result<Bytes> {
+    while carry.len() < size {
+        match body.next().await {
+            Some(chunk) => carry.extend_from_slice(&chunk?),
+            None => break,
+        }
+    }
+    let take = carry.len().min(size);
+    Ok(carry.split_to(take).freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::etag_matches;
+
+    #[test]
+    fn etag_matching_accepts_quotes_lists_and_star() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("abc", "abc"));
+        assert!(etag_matches("\"x\", \"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+}

@@ -1,0 +1,366 @@
+//! The store: all erasure sets of the deployment. It places each key in one set by a keyed
+//! hash, keeps bucket records on every drive, merges listings across sets and runs the
+//! background work (heal queue, drive monitor, garbage collection).
+
+use crate::drive::{Drive, Format};
+use crate::error::{Result, StorageError};
+use crate::layout::ErasureLayout;
+use crate::list::{ListPage, ListedObject, key_successor, prefix_successor};
+use crate::meta::{BucketRecord, UploadRecord, now_ns};
+use crate::set::ErasureSet;
+use futures::future::join_all;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// The largest erasure set.
+pub const MAX_SET_DRIVES: usize = 16;
+
+/// All erasure sets of the deployment.
+pub struct Store {
+    pub deployment_id: Uuid,
+    sets: Vec<Arc<ErasureSet>>,
+    drives: Vec<Arc<dyn Drive>>,
+    heal_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(String, String)>>>,
+}
+
+/// Splits `drives` drives into equal sets of at most 16.
+pub fn set_drive_count(drives: usize) -> Result<usize, String> {
+    if drives == 0 {
+        return Err("no drives configured".into());
+    }
+    if drives <= MAX_SET_DRIVES {
+        return Ok(drives);
+    }
+    (4..=MAX_SET_DRIVES)
+        .rev()
+        .find(|size| drives % size == 0)
+        .ok_or_else(|| format!("{drives} drives cannot be split into equal erasure sets of 4 to 16 drives"))
+}
+
+impl Store {
+    /// Opens the deployment on `drives` (in configuration order): formats new drives, refuses
+    /// foreign or misplaced ones, and returns the store plus the drives that need healing.
+    pub async fn open(drives: Vec<Arc<dyn Drive>>, parity: Option<usize>) -> Result<(Arc<Store>, Vec<usize>)> {
+        let per_set = set_drive_count(drives.len()).map_err(StorageError::Corrupt)?;
+        let set_count = drives.len() / per_set;
+        let parity = parity.unwrap_or_else(|| ErasureLayout::default_parity(per_set));
+        let layout = ErasureLayout::new(per_set, parity).map_err(StorageError::Corrupt)?;
+
+        let found: Vec<Option<Format>> = join_all(drives.iter().map(|d| d.read_format())).await.into_iter().collect::<Result<_>>()?;
+        let mut ids: BTreeMap<Uuid, usize> = BTreeMap::new();
+        for f in found.iter().flatten() {
+            *ids.entry(f.deployment_id).or_default() += 1;
+        }
+        let deployment_id = ids.iter().max_by_key(|(_, n)| **n).map(|(id, _)| *id).unwrap_or_else(Uuid::new_v4);
+        let mut fresh = Vec::new();
+        for (i, drive) in drives.iter().enumerate() {
+            let expected = Format {
+                version: 1,
+                deployment_id,
+                set_index: i / per_set,
+                drive_index: i % per_set,
+                set_count,
+                set_drive_count: per_set,
+            };
+            match &found[i] {
+                Some(f) if *f == expected => {}
+                Some(f) => {
+                    return Err(StorageError::Corrupt(format!(
+                        "drive {} belongs to deployment {} as set {} drive {} (of {} sets x {} drives), \
+                         but this configuration expects deployment {} set {} drive {} (of {} x {}); \
+                         refusing to start. Fix the drive order in the configuration or wipe the foreign drive.",
+                        drive.label(),
+                        f.deployment_id,
+                        f.set_index,
+                        f.drive_index,
+                        f.set_count,
+                        f.set_drive_count,
+                        expected.deployment_id,
+                        expected.set_index,
+                        expected.drive_index,
+                        expected.set_count,
+                        expected.set_drive_count
+                    )));
+                }
+                None => {
+                    drive.write_format(&expected).await?;
+                    if !ids.is_empty() {
+                        fresh.push(i);
+                    }
+                }
+            }
+        }
+        let (heal_tx, heal_rx) = mpsc::unbounded_channel();
+        let sets = (0..set_count)
+            .map(|s| {
+                let range = s * per_set..(s + 1) * per_set;
+                let formats = range
+                    .clone()
+                    .map(|i| Format {
+                        version: 1,
+                        deployment_id,
+                        set_index: s,
+                        drive_index: i % per_set,
+                        set_count,
+                        set_drive_count: per_set,
+                    })
+                    .collect();
+                Arc::new(ErasureSet::new(s, drives[range].to_vec(), formats, layout, heal_tx.clone()))
+            })
+            .collect();
+        let store = Arc::new(Store { deployment_id, sets, drives, heal_rx: std::sync::Mutex::new(Some(heal_rx)) });
+        Ok((store, fresh))
+    }
+
+    pub fn sets(&self) -> &[Arc<ErasureSet>] {
+        &self.sets
+    }
+
+    pub fn drives(&self) -> &[Arc<dyn Drive>] {
+        &self.drives
+    }
+
+    /// The set that holds `bucket/key`.
+    pub fn set_for(&self, bucket: &str, key: &str) -> &Arc<ErasureSet> {
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(u64::from_le_bytes(self.deployment_id.as_bytes()[..8].try_into().expect("8 bytes")));
+        h.update(bucket.as_bytes());
+        h.update(b"/");
+        h.update(key.as_bytes());
+        &self.sets[(h.digest() % self.sets.len() as u64) as usize]
+    }
+
+    fn bucket_read_quorum(&self) -> usize {
+        self.drives.len().div_ceil(2)
+    }
+
+    fn bucket_write_quorum(&self) -> usize {
+        self.drives.len() / 2 + 1
+    }
+
+    /// The bucket's record, if a quorum of drives has it.
+    pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        let answers = join_all(self.drives.iter().map(|d| async move {
+            if d.is_online() { d.get_bucket(name).await.ok() } else { None }
+        }))
+        .await;
+        let answered = answers.iter().filter(|a| a.is_some()).count();
+        if answered < self.bucket_read_quorum() {
+            return Err(StorageError::Quorum { what: "bucket read", got: answered, needed: self.bucket_read_quorum() });
+        }
+        let mut present: Vec<BucketRecord> = answers.into_iter().flatten().flatten().collect();
+        if present.len() < self.bucket_read_quorum() {
+            return Err(StorageError::NoSuchBucket);
+        }
+        present.sort_by_key(|b| -b.created_ns);
+        Ok(present.swap_remove(0))
+    }
+
+    async fn put_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
+        let ok = join_all(self.drives.iter().map(|d| d.put_bucket(record))).await.iter().filter(|r| r.is_ok()).count();
+        if ok < self.bucket_write_quorum() {
+            return Err(StorageError::Quorum { what: "bucket write", got: ok, needed: self.bucket_write_quorum() });
+        }
+        Ok(())
+    }
+
+    pub async fn make_bucket(&self, name: &str) -> Result<()> {
+        match self.bucket(name).await {
+            Ok(_) => return Err(StorageError::BucketExists),
+            Err(StorageError::NoSuchBucket) => {}
+            Err(e) => return Err(e),
+        }
+        let record = BucketRecord { name: name.to_owned(), created_ns: now_ns(), config: BTreeMap::new() };
+        self.put_bucket_everywhere(&record).await
+    }
+
+    /// Stores (or with `None` removes) a named configuration document of a bucket.
+    pub async fn set_bucket_config(&self, name: &str, config: &str, value: Option<Vec<u8>>) -> Result<()> {
+        let mut record = self.bucket(name).await?;
+        match value {
+            Some(v) => record.config.insert(config.to_owned(), v),
+            None => record.config.remove(config),
+        };
+        self.put_bucket_everywhere(&record).await
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.bucket(name).await?;
+        let page = self.list_objects(name, "", "", b"", 1).await?;
+        if !page.objects.is_empty() || page.next.is_some() {
+            return Err(StorageError::BucketNotEmpty);
+        }
+        for upload in self.list_uploads(name).await? {
+            self.set_for(name, &upload.key).abort_upload(upload.upload_id).await?;
+        }
+        let ok = join_all(self.drives.iter().map(|d| d.delete_bucket(name))).await.iter().filter(|r| r.is_ok()).count();
+        if ok < self.bucket_write_quorum() {
+            return Err(StorageError::Quorum { what: "bucket delete", got: ok, needed: self.bucket_write_quorum() });
+        }
+        Ok(())
+    }
+
+    /// Multipart uploads in progress in a bucket, ordered by key then start time.
+    pub async fn list_uploads(&self, bucket: &str) -> Result<Vec<UploadRecord>> {
+        let mut all = Vec::new();
+        for set in &self.sets {
+            all.extend(set.list_uploads(bucket).await?);
+        }
+        all.sort_by(|a, b| (&a.key, a.initiated_ns).cmp(&(&b.key, b.initiated_ns)));
+        Ok(all)
+    }
+
+    /// Buckets a read quorum of drives knows, by name.
+    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        let answers = join_all(self.drives.iter().map(|d| async move {
+            if d.is_online() { d.list_buckets().await.ok() } else { None }
+        }))
+        .await;
+        let mut seen: BTreeMap<String, (BucketRecord, usize)> = BTreeMap::new();
+        for rec in answers.into_iter().flatten().flatten() {
+            seen.entry(rec.name.clone()).or_insert((rec, 0)).1 += 1;
+        }
+        Ok(seen.into_values().filter(|(_, n)| *n >= self.bucket_read_quorum()).map(|(r, _)| r).collect())
+    }
+
+    /// One page of keys under `prefix`, starting at the inclusive lower bound `start`, with keys
+    /// that contain `delimiter` after the prefix rolled up into common prefixes.
+    pub async fn list_objects(&self, bucket: &str, prefix: &str, delimiter: &str, start: &[u8], max_keys: usize) -> Result<ListPage> {
+        let mut page = ListPage::default();
+        if max_keys == 0 {
+            return Ok(page);
+        }
+        let mut lower: Vec<u8> = start.max(prefix.as_bytes()).to_vec();
+        let upper = prefix_successor(prefix.as_bytes());
+        let batch = (max_keys + 1).clamp(100, 1000);
+        loop {
+            let results = join_all(self.sets.iter().map(|s| s.list_resolved(bucket, &lower, upper.as_deref(), batch))).await;
+            let mut entries = Vec::new();
+            let mut horizon: Option<Vec<u8>> = None;
+            for r in results {
+                let (e, next) = r?;
+                entries.extend(e);
+                if let Some(n) = next {
+                    horizon = Some(match horizon {
+                        Some(h) if h < n => h,
+                        _ => n,
+                    });
+                }
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            for (key, record) in entries {
+                if horizon.as_ref().is_some_and(|h| key.as_bytes() >= h.as_slice()) {
+                    break;
+                }
+                if key.as_bytes() < lower.as_slice() {
+                    continue;
+                }
+                let Some(version) = record.latest().filter(|v| v.object.is_some()).cloned() else { continue };
+                let rest = &key[prefix.len()..];
+                let rolled = (!delimiter.is_empty()).then(|| rest.find(delimiter)).flatten();
+                if page.objects.len() + page.common_prefixes.len() == max_keys {
+                    page.next = Some(lower);
+                    return Ok(page);
+                }
+                match rolled {
+                    Some(i) => {
+                        let cp = key[..prefix.len() + i + delimiter.len()].to_owned();
+                        lower = prefix_successor(cp.as_bytes()).unwrap_or_else(|| key_successor(cp.as_bytes()));
+                        page.common_prefixes.push(cp);
+                    }
+                    None => {
+                        lower = key_successor(key.as_bytes());
+                        page.objects.push(ListedObject { key, version });
+                    }
+                }
+            }
+            match horizon {
+                Some(h) => {
+                    if h > lower {
+                        lower = h;
+                    }
+                }
+                None => return Ok(page),
+            }
+        }
+    }
+
+    /// Starts the background work: healing keys found damaged, watching drives for wipes and
+    /// replacement, and removing leftovers of interrupted writes.
+    pub fn start_background(self: &Arc<Self>, fresh: Vec<usize>) {
+        let started = SystemTime::now();
+        if let Some(mut rx) = self.heal_rx.lock().expect("lock").take() {
+            let store = self.clone();
+            tokio::spawn(async move {
+                while let Some((bucket, key)) = rx.recv().await {
+                    if let Err(e) = store.set_for(&bucket, &key).heal_object(&bucket, &key).await {
+                        tracing::warn!(%bucket, %key, error = %e, "heal failed");
+                    }
+                }
+            });
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            if !fresh.is_empty() {
+                tracing::info!(drives = ?fresh, "new or wiped drives found at start; healing");
+                match store.heal_all().await {
+                    Ok(report) => tracing::info!(?report, "start-up heal finished"),
+                    Err(e) => tracing::warn!(error = %e, "start-up heal failed"),
+                }
+            }
+            for drive in store.drives.iter() {
+                match drive.collect_garbage(started).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(drive = drive.label(), removed = n, "removed leftovers of interrupted writes"),
+                    Err(e) => tracing::warn!(drive = drive.label(), error = %e, "garbage collection failed"),
+                }
+            }
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                match store.check_drives().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(drives = n, "drives were wiped or replaced; healing");
+                        if let Err(e) = store.heal_all().await {
+                            tracing::warn!(error = %e, "heal failed");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "drive check failed"),
+                }
+            }
+        });
+    }
+
+    /// Checks every drive's format, re-initialising wiped ones; returns how many were.
+    pub async fn check_drives(&self) -> Result<usize> {
+        let mut reinitialised = 0;
+        for set in &self.sets {
+            for (drive, format) in set.drives.iter().zip(&set.formats) {
+                match drive.check(format).await {
+                    Ok(true) => reinitialised += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(drive = drive.label(), error = %e, "drive check failed"),
+                }
+            }
+        }
+        Ok(reinitialised)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_are_equal_and_at_most_sixteen() {
+        assert_eq!(set_drive_count(4), Ok(4));
+        assert_eq!(set_drive_count(16), Ok(16));
+        assert_eq!(set_drive_count(32), Ok(16));
+        assert_eq!(set_drive_count(24), Ok(12));
+        assert!(set_drive_count(17).is_err());
+        assert!(set_drive_count(0).is_err());
+    }
+}
