@@ -1,1 +1,100 @@
-fn main() {}
+//! `strata`: one binary for every node — the S3 server and the admin commands.
+
+mod admin;
+mod config;
+mod metrics;
+mod s3;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Strata: S3-compatible, erasure-coded object storage"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node. With no options: one node, 4 drives under ./data, on 127.0.0.1:9000.
+    Server {
+        /// HOST:PORT to listen on.
+        #[arg(long)]
+        address: Option<String>,
+        /// Directory whose subdirectories drive1..driveN are the drives.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Number of drive directories to create under --data.
+        #[arg(long)]
+        drives: Option<usize>,
+        /// TOML configuration file (address, root_user, root_password, drives, parity, domains).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Administer a running node (signed with STRATA_ROOT_USER / STRATA_ROOT_PASSWORD).
+    Admin {
+        /// The node's S3 endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:9000", global = true)]
+        endpoint: String,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Rebuild missing or corrupt shards everywhere and report what was fixed.
+    Heal,
+    /// Show the deployment, its erasure sets and drive states.
+    Info,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+                .unwrap_or_else(|_| "info,s3s=off".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Server {
+            address,
+            data,
+            drives,
+            config,
+        } => {
+            let overrides = config::Overrides {
+                address,
+                data,
+                drives,
+                config,
+            };
+            let config = config::Config::resolve(&overrides, |k| std::env::var(k).ok())?;
+            runtime.block_on(server::serve(config))
+        }
+        Command::Admin { endpoint, action } => {
+            let user =
+                std::env::var("STRATA_ROOT_USER").unwrap_or_else(|_| config::DEFAULT_USER.into());
+            let password = std::env::var("STRATA_ROOT_PASSWORD")
+                .unwrap_or_else(|_| config::DEFAULT_PASSWORD.into());
+            let (method, op) = match action {
+                AdminAction::Heal => (http::Method::POST, "heal"),
+                AdminAction::Info => (http::Method::GET, "info"),
+            };
+            let out = runtime.block_on(admin::call(&endpoint, method, op, &user, &password))?;
+            println!("{out}");
+            Ok(())
+        }
+    }
+}

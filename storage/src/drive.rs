@@ -90,8 +90,13 @@ pub trait Drive: Send + Sync + 'static {
     async fn read_record(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
     async fn commit(&self, commit: Commit) -> Result<()>;
     /// Records of keys `k` with `lower <= k < upper` (byte order), at most `limit`.
-    async fn list_records(&self, bucket: &str, lower: &[u8], upper: Option<&[u8]>, limit: usize)
-        -> Result<Vec<ListedRecord>>;
+    async fn list_records(
+        &self,
+        bucket: &str,
+        lower: &[u8],
+        upper: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<ListedRecord>>;
 
     /// Starts shard file `part.N` in staging directory `staging`.
     async fn create_shard(&self, staging: Uuid, part: u32) -> Result<Box<dyn ShardWriter>>;

@@ -56,7 +56,11 @@ impl Erasure {
     pub fn reconstruct(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), String> {
         let present = shards.iter().filter(|s| s.is_some()).count();
         if present < self.layout.data {
-            return Err(format!("{present} of {} shards readable, {} needed", shards.len(), self.layout.data));
+            return Err(format!(
+                "{present} of {} shards readable, {} needed",
+                shards.len(),
+                self.layout.data
+            ));
         }
         match &self.codec {
             Some(codec) => codec.reconstruct(shards).map_err(|e| e.to_string()),
@@ -68,7 +72,11 @@ impl Erasure {
     pub fn reconstruct_data(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), String> {
         let present = shards.iter().filter(|s| s.is_some()).count();
         if present < self.layout.data {
-            return Err(format!("{present} of {} shards readable, {} needed", shards.len(), self.layout.data));
+            return Err(format!(
+                "{present} of {} shards readable, {} needed",
+                shards.len(),
+                self.layout.data
+            ));
         }
         match &self.codec {
             Some(codec) => codec.reconstruct_data(shards).map_err(|e| e.to_string()),
@@ -95,7 +103,10 @@ mod tests {
     }
 
     fn unframed(framed: &[Vec<u8>]) -> Vec<Option<Vec<u8>>> {
-        framed.iter().map(|f| Some(bitrot::unframe(f).unwrap().to_vec())).collect()
+        framed
+            .iter()
+            .map(|f| Some(bitrot::unframe(f).unwrap().to_vec()))
+            .collect()
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub enum StorageError {
     #[error("the request body could not be read: {0}")]
     Body(String),
     #[error("not enough drives answered: {got} of {needed} needed ({what})")]
-    Quorum { what: &'static str, got: usize, needed: usize },
+    Quorum {
+        what: &'static str,
+        got: usize,
+        needed: usize,
+    },
     #[error("drive {0} is offline")]
     DriveOffline(String),
     #[error("corrupt data: {0}")]

@@ -8,7 +8,7 @@ use crate::error::{Result, StorageError};
 use crate::list::{key_successor, merge_batches};
 use crate::meta::{DataLocation, ObjectRecord};
 use crate::read::BlockReader;
-use crate::set::{ErasureSet, data_dirs};
+use crate::set::{data_dirs, ErasureSet};
 use crate::store::Store;
 use bytes::Bytes;
 use futures::future::join_all;
@@ -49,7 +49,13 @@ impl ErasureSet {
             // The key is gone by quorum; drop it from drives that missed the delete.
             for (d, rec) in records.iter().enumerate() {
                 if let Some(Some(rec)) = rec {
-                    let commit = Commit { bucket: bucket.into(), key: key.into(), record: None, staged: vec![], free: data_dirs(rec) };
+                    let commit = Commit {
+                        bucket: bucket.into(),
+                        key: key.into(),
+                        record: None,
+                        staged: vec![],
+                        free: data_dirs(rec),
+                    };
                     if self.drives[d].commit(commit).await.is_ok() {
                         result.removed += 1;
                     }
@@ -57,9 +63,17 @@ impl ErasureSet {
             }
             return Ok(result);
         }
-        let agreeing: Vec<Option<ObjectRecord>> =
-            records.iter().zip(&agreement.agree).map(|(r, ok)| if *ok { r.clone().flatten() } else { None }).collect();
-        let model = agreeing.iter().flatten().next().cloned().expect("quorum has a record");
+        let agreeing: Vec<Option<ObjectRecord>> = records
+            .iter()
+            .zip(&agreement.agree)
+            .map(|(r, ok)| if *ok { r.clone().flatten() } else { None })
+            .collect();
+        let model = agreeing
+            .iter()
+            .flatten()
+            .next()
+            .cloned()
+            .expect("quorum has a record");
 
         // Which drives hold a bad or missing copy of any version?
         let mut bad = vec![false; self.drives.len()];
@@ -85,7 +99,8 @@ impl ErasureSet {
         }
 
         // Rebuild each target's copy of every version, then commit it in one step per drive.
-        let mut new_records: BTreeMap<usize, ObjectRecord> = targets.iter().map(|d| (*d, model.clone())).collect();
+        let mut new_records: BTreeMap<usize, ObjectRecord> =
+            targets.iter().map(|d| (*d, model.clone())).collect();
         let mut staged: BTreeMap<usize, Vec<Uuid>> = BTreeMap::new();
         for (vi, version) in model.versions.iter().enumerate() {
             let Some(obj) = &version.object else { continue };
@@ -97,18 +112,24 @@ impl ErasureSet {
                 let mut writers: BTreeMap<usize, Box<dyn ShardWriter>> = BTreeMap::new();
                 if !inline {
                     for d in &targets {
-                        writers.insert(*d, self.drives[*d].create_shard(ids[d], part.number).await?);
+                        writers
+                            .insert(*d, self.drives[*d].create_shard(ids[d], part.number).await?);
                     }
                 }
                 for index in 0..self.layout.block_count(part.size) {
                     let shards = reader.read_all_shards(part, index).await?;
                     for d in &targets {
-                        let shard = shards[self.shard_of(*d, bucket, key)].as_ref().expect("reconstructed");
+                        let shard = shards[self.shard_of(*d, bucket, key)]
+                            .as_ref()
+                            .expect("reconstructed");
                         let mut framed = Vec::with_capacity(shard.len() + 16);
                         bitrot::frame_into(&mut framed, shard);
                         match writers.get_mut(d) {
                             Some(w) => w.write(Bytes::from(framed)).await?,
-                            None => inline_bytes.entry(*d).or_default().extend_from_slice(&framed),
+                            None => inline_bytes
+                                .entry(*d)
+                                .or_default()
+                                .extend_from_slice(&framed),
                         }
                     }
                 }
@@ -117,7 +138,10 @@ impl ErasureSet {
                 }
             }
             for d in &targets {
-                let o = new_records.get_mut(d).expect("target").versions[vi].object.as_mut().expect("object");
+                let o = new_records.get_mut(d).expect("target").versions[vi]
+                    .object
+                    .as_mut()
+                    .expect("object");
                 o.erasure.shard_index = self.shard_of(*d, bucket, key);
                 o.data = if inline {
                     DataLocation::Inline(inline_bytes.remove(d).unwrap_or_default())
@@ -133,43 +157,67 @@ impl ErasureSet {
                 key: key.into(),
                 record: new_records.remove(d),
                 staged: staged.remove(d).unwrap_or_default(),
-                free: records[*d].clone().flatten().map(|r| data_dirs(&r)).unwrap_or_default(),
+                free: records[*d]
+                    .clone()
+                    .flatten()
+                    .map(|r| data_dirs(&r))
+                    .unwrap_or_default(),
             };
             self.drives[*d].commit(commit)
         });
         for r in join_all(commits).await {
             match r {
                 Ok(()) => result.rebuilt += 1,
-                Err(e) => tracing::warn!(%bucket, %key, error = %e, "could not write a healed copy"),
+                Err(e) => {
+                    tracing::warn!(%bucket, %key, error = %e, "could not write a healed copy")
+                }
             }
         }
         Ok(result)
     }
 
     /// Every key any online drive of the set has in `bucket`, in order, one page at a time.
-    async fn union_keys(&self, bucket: &str, lower: &[u8]) -> Result<(Vec<String>, Option<Vec<u8>>)> {
+    async fn union_keys(
+        &self,
+        bucket: &str,
+        lower: &[u8],
+    ) -> Result<(Vec<String>, Option<Vec<u8>>)> {
         const PAGE: usize = 1000;
         let answers = join_all(self.drives.iter().map(|d| async move {
-            if d.is_online() { d.list_records(bucket, lower, None, PAGE).await.ok() } else { None }
+            if d.is_online() {
+                d.list_records(bucket, lower, None, PAGE).await.ok()
+            } else {
+                None
+            }
         }))
         .await;
         let batches: Vec<(Vec<(String, ())>, bool)> = answers
             .into_iter()
             .map(|a| {
-                let keys: Vec<(String, ())> = a.unwrap_or_default().into_iter().map(|(k, _)| (k, ())).collect();
+                let keys: Vec<(String, ())> = a
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, _)| (k, ()))
+                    .collect();
                 let full = keys.len() >= PAGE;
                 (keys, full)
             })
             .collect();
         let (merged, horizon) = merge_batches(&batches);
-        Ok((merged.into_keys().collect(), horizon.map(|h| key_successor(h.as_bytes()))))
+        Ok((
+            merged.into_keys().collect(),
+            horizon.map(|h| key_successor(h.as_bytes())),
+        ))
     }
 }
 
 impl Store {
     /// Heals every bucket and object of the deployment and reports what it fixed.
     pub async fn heal_all(&self) -> Result<HealReport> {
-        let mut report = HealReport { drives_reinitialised: self.check_drives().await?, ..Default::default() };
+        let mut report = HealReport {
+            drives_reinitialised: self.check_drives().await?,
+            ..Default::default()
+        };
         report.buckets_healed = self.heal_buckets().await?;
         for bucket in self.list_buckets().await? {
             for set in self.sets() {
@@ -225,6 +273,9 @@ impl Store {
 
 impl From<StorageError> for HealReport {
     fn from(e: StorageError) -> Self {
-        HealReport { failures: vec![e.to_string()], ..Default::default() }
+        HealReport {
+            failures: vec![e.to_string()],
+            ..Default::default()
+        }
     }
 }

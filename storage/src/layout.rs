@@ -27,9 +27,15 @@ impl ErasureLayout {
             return Err("an erasure set needs at least one drive".into());
         }
         if parity * 2 > drives {
-            return Err(format!("parity {parity} is more than half of {drives} drives"));
+            return Err(format!(
+                "parity {parity} is more than half of {drives} drives"
+            ));
         }
-        Ok(Self { data: drives - parity, parity, block_size: BLOCK_SIZE })
+        Ok(Self {
+            data: drives - parity,
+            parity,
+            block_size: BLOCK_SIZE,
+        })
     }
 
     /// MinIO's default parity for a set of `drives` drives (STANDARD storage class).
@@ -55,7 +61,11 @@ impl ErasureLayout {
     /// Drives that must commit a write; one more than `data` when data == parity, so two
     /// disjoint halves can never both accept conflicting writes.
     pub fn write_quorum(&self) -> usize {
-        if self.data == self.parity { self.data + 1 } else { self.data }
+        if self.data == self.parity {
+            self.data + 1
+        } else {
+            self.data
+        }
     }
 
     /// Length of one shard of a block of `block_len` bytes.
@@ -68,7 +78,11 @@ impl ErasureLayout {
         let full_blocks = part_size / self.block_size as u64;
         let tail = (part_size % self.block_size as u64) as usize;
         let full = full_blocks * (HASH_LEN + self.shard_len(self.block_size)) as u64;
-        if tail == 0 { full } else { full + (HASH_LEN + self.shard_len(tail)) as u64 }
+        if tail == 0 {
+            full
+        } else {
+            full + (HASH_LEN + self.shard_len(tail)) as u64
+        }
     }
 
     /// Where block `index` of a part starts in a shard file, and how long its framed shard is.
@@ -122,8 +136,14 @@ mod tests {
         let l = ErasureLayout::new(4, 2).unwrap();
         assert_eq!(l.shard_file_size(0), 0);
         assert_eq!(l.shard_file_size(1), 16 + 1);
-        assert_eq!(l.shard_file_size(BLOCK_SIZE as u64), (16 + BLOCK_SIZE / 2) as u64);
-        assert_eq!(l.shard_file_size(BLOCK_SIZE as u64 + 3), (16 + BLOCK_SIZE / 2 + 16 + 2) as u64);
+        assert_eq!(
+            l.shard_file_size(BLOCK_SIZE as u64),
+            (16 + BLOCK_SIZE / 2) as u64
+        );
+        assert_eq!(
+            l.shard_file_size(BLOCK_SIZE as u64 + 3),
+            (16 + BLOCK_SIZE / 2 + 16 + 2) as u64
+        );
         let (start, len) = l.shard_block_span(BLOCK_SIZE as u64 + 3, 1);
         assert_eq!((start, len), ((16 + BLOCK_SIZE / 2) as u64, 16 + 2));
     }

@@ -47,15 +47,23 @@ pub fn key_successor(key: &[u8]) -> Vec<u8> {
 /// Merges sorted batches. A batch that came back full may have more keys after its last one,
 /// so only keys up to the smallest such last key (the horizon) are complete. Returns, per key,
 /// which batches had it, and the horizon.
-pub(crate) fn merge_batches<V: Clone>(batches: &[(Vec<(String, V)>, bool)]) -> (BTreeMap<String, Vec<Option<V>>>, Option<String>) {
-    let horizon = batches.iter().filter(|(b, full)| *full && !b.is_empty()).map(|(b, _)| b.last().expect("non-empty").0.clone()).min();
+pub(crate) fn merge_batches<V: Clone>(
+    batches: &[(Vec<(String, V)>, bool)],
+) -> (BTreeMap<String, Vec<Option<V>>>, Option<String>) {
+    let horizon = batches
+        .iter()
+        .filter(|(b, full)| *full && !b.is_empty())
+        .map(|(b, _)| b.last().expect("non-empty").0.clone())
+        .min();
     let mut merged: BTreeMap<String, Vec<Option<V>>> = BTreeMap::new();
     for (i, (batch, _)) in batches.iter().enumerate() {
         for (key, value) in batch {
             if horizon.as_ref().is_some_and(|h| key > h) {
                 break;
             }
-            merged.entry(key.clone()).or_insert_with(|| vec![None; batches.len()])[i] = Some(value.clone());
+            merged
+                .entry(key.clone())
+                .or_insert_with(|| vec![None; batches.len()])[i] = Some(value.clone());
         }
     }
     (merged, horizon)
@@ -80,7 +88,11 @@ impl ErasureSet {
         .await;
         let answered = answers.iter().filter(|a| a.is_some()).count();
         if answered < self.layout.read_quorum() {
-            return Err(StorageError::Quorum { what: "listing", got: answered, needed: self.layout.read_quorum() });
+            return Err(StorageError::Quorum {
+                what: "listing",
+                got: answered,
+                needed: self.layout.read_quorum(),
+            });
         }
         let batches: Vec<(Vec<(String, ObjectRecord)>, bool)> = answers
             .iter()
@@ -92,13 +104,22 @@ impl ErasureSet {
         let (merged, horizon) = merge_batches(&batches);
         let mut out = Vec::with_capacity(merged.len());
         for (key, per_drive) in merged {
-            let records: Vec<Option<Option<ObjectRecord>>> =
-                per_drive.into_iter().zip(&answers).map(|(r, a)| a.as_ref().map(|_| r)).collect();
-            let Ok(agreement) = self.agree(&records) else { continue };
+            let records: Vec<Option<Option<ObjectRecord>>> = per_drive
+                .into_iter()
+                .zip(&answers)
+                .map(|(r, a)| a.as_ref().map(|_| r))
+                .collect();
+            let Ok(agreement) = self.agree(&records) else {
+                continue;
+            };
             if agreement.value.is_none() {
                 continue;
             }
-            if let Some(rec) = records.into_iter().zip(&agreement.agree).find_map(|(r, ok)| if *ok { r.flatten() } else { None }) {
+            if let Some(rec) = records
+                .into_iter()
+                .zip(&agreement.agree)
+                .find_map(|(r, ok)| if *ok { r.flatten() } else { None })
+            {
                 out.push((key, rec));
             }
         }
@@ -122,8 +143,17 @@ mod tests {
 
     #[test]
     fn merge_stops_at_the_horizon_of_full_batches() {
-        let b = |keys: &[&str], full| (keys.iter().map(|k| (k.to_string(), 1)).collect::<Vec<_>>(), full);
-        let batches = vec![b(&["a", "c", "e"], true), b(&["a", "b", "c", "d", "f"], true), b(&["a", "z"], false)];
+        let b = |keys: &[&str], full| {
+            (
+                keys.iter().map(|k| (k.to_string(), 1)).collect::<Vec<_>>(),
+                full,
+            )
+        };
+        let batches = vec![
+            b(&["a", "c", "e"], true),
+            b(&["a", "b", "c", "d", "f"], true),
+            b(&["a", "z"], false),
+        ];
         let (merged, horizon) = merge_batches(&batches);
         assert_eq!(horizon.as_deref(), Some("e"));
         let keys: Vec<&str> = merged.keys().map(String::as_str).collect();

@@ -18,13 +18,13 @@ use crate::error::{Result, StorageError};
 use crate::meta::{BucketRecord, ObjectRecord, UploadRecord};
 use async_trait::async_trait;
 use bytes::Bytes;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::fs;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -64,7 +64,10 @@ impl MetaDb {
         std::thread::Builder::new()
             .name("strata-meta-writer".into())
             .spawn(move || group_commit_loop(conn, rx))?;
-        Ok(Self { writer: Mutex::new(tx), reader: Mutex::new(reader) })
+        Ok(Self {
+            writer: Mutex::new(tx),
+            reader: Mutex::new(reader),
+        })
     }
 }
 
@@ -171,14 +174,22 @@ impl LocalDrive {
                 continue;
             };
             let has_upload: bool = reader
-                .query_row("SELECT 1 FROM uploads WHERE id = ?1", [id.as_bytes()], |_| Ok(true))
+                .query_row(
+                    "SELECT 1 FROM uploads WHERE id = ?1",
+                    [id.as_bytes()],
+                    |_| Ok(true),
+                )
                 .optional()?
                 .unwrap_or(false);
             if has_upload {
                 continue;
             }
             let referenced: bool = reader
-                .query_row("SELECT 1 FROM data_dirs WHERE id = ?1", [id.as_bytes()], |_| Ok(true))
+                .query_row(
+                    "SELECT 1 FROM data_dirs WHERE id = ?1",
+                    [id.as_bytes()],
+                    |_| Ok(true),
+                )
                 .optional()?
                 .unwrap_or(false);
             if referenced {
@@ -191,7 +202,11 @@ impl LocalDrive {
     }
 
     fn db(&self) -> Result<Arc<MetaDb>> {
-        self.db.read().expect("lock").clone().ok_or_else(|| StorageError::DriveOffline(self.label.clone()))
+        self.db
+            .read()
+            .expect("lock")
+            .clone()
+            .ok_or_else(|| StorageError::DriveOffline(self.label.clone()))
     }
 
     async fn write(&self, job: Job) -> Result<()> {
@@ -218,8 +233,12 @@ impl LocalDrive {
             .map_err(StorageError::from)
     }
 
-    async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T> {
-        Ok(tokio::task::spawn_blocking(f).await.map_err(io::Error::other)??)
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        Ok(tokio::task::spawn_blocking(f)
+            .await
+            .map_err(io::Error::other)??)
     }
 }
 
@@ -231,7 +250,9 @@ fn collect_orphans(root: &Path, db: &MetaDb, before: std::time::SystemTime) -> R
         let fan = fan?;
         for entry in fs::read_dir(fan.path())? {
             let entry = entry?;
-            let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else { continue };
+            let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
+                continue;
+            };
             if entry.metadata()?.modified()? >= before {
                 continue;
             }
@@ -239,7 +260,11 @@ fn collect_orphans(root: &Path, db: &MetaDb, before: std::time::SystemTime) -> R
                 .reader
                 .lock()
                 .expect("lock")
-                .query_row("SELECT 1 FROM data_dirs WHERE id = ?1", [id.as_bytes()], |_| Ok(true))
+                .query_row(
+                    "SELECT 1 FROM data_dirs WHERE id = ?1",
+                    [id.as_bytes()],
+                    |_| Ok(true),
+                )
                 .optional()?
                 .unwrap_or(false);
             if !referenced {
@@ -260,7 +285,9 @@ fn move_into_place(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 fn decode<T>(r: std::result::Result<T, String>) -> rusqlite::Result<T> {
-    r.map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, e.into()))
+    r.map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, e.into())
+    })
 }
 
 fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
@@ -270,10 +297,16 @@ fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
              ON CONFLICT(bucket, key) DO UPDATE SET record = excluded.record",
             params![c.bucket, c.key.as_bytes(), rec.encode()],
         )?,
-        None => conn.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![c.bucket, c.key.as_bytes()])?,
+        None => conn.execute(
+            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![c.bucket, c.key.as_bytes()],
+        )?,
     };
     for id in &c.staged {
-        conn.execute("INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)", [id.as_bytes()])?;
+        conn.execute(
+            "INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)",
+            [id.as_bytes()],
+        )?;
     }
     for id in &c.free {
         conn.execute("DELETE FROM data_dirs WHERE id = ?1", [id.as_bytes()])?;
@@ -327,7 +360,9 @@ impl Drive for LocalDrive {
     async fn read_format(&self) -> Result<Option<Format>> {
         let path = self.sys().join("format.json");
         Self::blocking(move || match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(io::Error::other),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(io::Error::other),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         })
@@ -364,17 +399,23 @@ impl Drive for LocalDrive {
     async fn get_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
         let name = name.to_owned();
         self.read(move |c| {
-            c.query_row("SELECT record FROM buckets WHERE name = ?1", [name], |r| r.get::<_, Vec<u8>>(0))
-                .optional()?
-                .map(|b| decode(BucketRecord::decode(&b)))
-                .transpose()
+            c.query_row("SELECT record FROM buckets WHERE name = ?1", [name], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(|b| decode(BucketRecord::decode(&b)))
+            .transpose()
         })
         .await
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
-        self.write(Box::new(move |c| c.execute("DELETE FROM buckets WHERE name = ?1", [name]).map(drop))).await
+        self.write(Box::new(move |c| {
+            c.execute("DELETE FROM buckets WHERE name = ?1", [name])
+                .map(drop)
+        }))
+        .await
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
@@ -389,9 +430,11 @@ impl Drive for LocalDrive {
     async fn read_record(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
         let (bucket, key) = (bucket.to_owned(), key.as_bytes().to_vec());
         self.read(move |c| {
-            c.query_row("SELECT record FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
+            c.query_row(
+                "SELECT record FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
             .optional()?
             .map(|b| decode(ObjectRecord::decode(&b)))
             .transpose()
@@ -400,13 +443,22 @@ impl Drive for LocalDrive {
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {
-        let moves: Vec<(PathBuf, PathBuf)> =
-            commit.staged.iter().map(|id| (self.tmp_dir(*id), self.data_dir(*id))).collect();
+        let moves: Vec<(PathBuf, PathBuf)> = commit
+            .staged
+            .iter()
+            .map(|id| (self.tmp_dir(*id), self.data_dir(*id)))
+            .collect();
         if !moves.is_empty() {
-            Self::blocking(move || moves.iter().try_for_each(|(from, to)| move_into_place(from, to))).await?;
+            Self::blocking(move || {
+                moves
+                    .iter()
+                    .try_for_each(|(from, to)| move_into_place(from, to))
+            })
+            .await?;
         }
         let free: Vec<PathBuf> = commit.free.iter().map(|id| self.data_dir(*id)).collect();
-        self.write(Box::new(move |c| apply_commit(c, &commit))).await?;
+        self.write(Box::new(move |c| apply_commit(c, &commit)))
+            .await?;
         Self::blocking(move || {
             for dir in free {
                 let _ = fs::remove_dir_all(dir);
@@ -452,7 +504,9 @@ impl Drive for LocalDrive {
     async fn open_shard(&self, data_dir: Uuid, part: u32) -> Result<Box<dyn ShardReader>> {
         let path = self.data_dir(data_dir).join(format!("part.{part}"));
         let file = Self::blocking(move || fs::File::open(path)).await?;
-        Ok(Box::new(LocalShardReader { file: Arc::new(file) }))
+        Ok(Box::new(LocalShardReader {
+            file: Arc::new(file),
+        }))
     }
 
     async fn discard_staging(&self, staging: Uuid) -> Result<()> {
@@ -480,10 +534,14 @@ impl Drive for LocalDrive {
 
     async fn get_upload(&self, upload_id: Uuid) -> Result<Option<UploadRecord>> {
         self.read(move |c| {
-            c.query_row("SELECT record FROM uploads WHERE id = ?1", [upload_id.as_bytes()], |r| r.get::<_, Vec<u8>>(0))
-                .optional()?
-                .map(|b| decode(UploadRecord::decode(&b)))
-                .transpose()
+            c.query_row(
+                "SELECT record FROM uploads WHERE id = ?1",
+                [upload_id.as_bytes()],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()?
+            .map(|b| decode(UploadRecord::decode(&b)))
+            .transpose()
         })
         .await
     }
@@ -499,13 +557,18 @@ impl Drive for LocalDrive {
     }
 
     async fn commit_part(&self, upload_id: Uuid, part: PartRecord) -> Result<()> {
-        let from = self.tmp_dir(part.staging).join(format!("part.{}", part.number));
+        let from = self
+            .tmp_dir(part.staging)
+            .join(format!("part.{}", part.number));
         let dir = self.upload_dir(upload_id);
         let to = dir.join(format!("part.{}", part.number));
         let staging_dir = self.tmp_dir(part.staging);
         Self::blocking(move || {
             if !dir.exists() {
-                return Err(io::Error::new(io::ErrorKind::NotFound, "upload directory missing"));
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "upload directory missing",
+                ));
             }
             fs::rename(&from, &to)?;
             fs::File::open(&dir)?.sync_all()?;
@@ -526,7 +589,8 @@ impl Drive for LocalDrive {
 
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>> {
         self.read(move |c| {
-            let mut stmt = c.prepare("SELECT record FROM parts WHERE upload = ?1 ORDER BY number")?;
+            let mut stmt =
+                c.prepare("SELECT record FROM parts WHERE upload = ?1 ORDER BY number")?;
             let rows = stmt.query_map([upload_id.as_bytes()], |r| r.get::<_, Vec<u8>>(0))?;
             rows.map(|b| decode(PartRecord::decode(&b?))).collect()
         })
@@ -536,7 +600,11 @@ impl Drive for LocalDrive {
     async fn abort_upload(&self, upload_id: Uuid) -> Result<()> {
         self.write(Box::new(move |c| {
             c.execute("DELETE FROM uploads WHERE id = ?1", [upload_id.as_bytes()])?;
-            c.execute("DELETE FROM parts WHERE upload = ?1", [upload_id.as_bytes()]).map(drop)
+            c.execute(
+                "DELETE FROM parts WHERE upload = ?1",
+                [upload_id.as_bytes()],
+            )
+            .map(drop)
         }))
         .await?;
         let dir = self.upload_dir(upload_id);
@@ -555,7 +623,9 @@ impl Drive for LocalDrive {
             for entry in fs::read_dir(&scan)? {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let number = name.strip_prefix("part.").and_then(|n| n.parse::<u32>().ok());
+                let number = name
+                    .strip_prefix("part.")
+                    .and_then(|n| n.parse::<u32>().ok());
                 if number.is_none_or(|n| !keep.contains(&n)) {
                     fs::remove_file(entry.path())?;
                 }
@@ -569,7 +639,11 @@ impl Drive for LocalDrive {
         self.write(Box::new(move |c| {
             apply_commit(c, &commit)?;
             c.execute("DELETE FROM uploads WHERE id = ?1", [upload_id.as_bytes()])?;
-            c.execute("DELETE FROM parts WHERE upload = ?1", [upload_id.as_bytes()]).map(drop)
+            c.execute(
+                "DELETE FROM parts WHERE upload = ?1",
+                [upload_id.as_bytes()],
+            )
+            .map(drop)
         }))
         .await?;
         // Committed: the record now references the data directory; a crash before this
@@ -635,7 +709,13 @@ mod tests {
     use crate::meta::VersionRecord;
 
     fn record(t: i64) -> ObjectRecord {
-        ObjectRecord { versions: vec![VersionRecord { version_id: None, mod_time_ns: t, object: None }] }
+        ObjectRecord {
+            versions: vec![VersionRecord {
+                version_id: None,
+                mod_time_ns: t,
+                object: None,
+            }],
+        }
     }
 
     #[tokio::test]
@@ -643,15 +723,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let drive = LocalDrive::open(dir.path()).unwrap();
         for key in ["b", "a/2", "a/1", "é", "Z"] {
-            let c = Commit { bucket: "bk".into(), key: key.into(), record: Some(record(1)), staged: vec![], free: vec![] };
+            let c = Commit {
+                bucket: "bk".into(),
+                key: key.into(),
+                record: Some(record(1)),
+                staged: vec![],
+                free: vec![],
+            };
             drive.commit(c).await.unwrap();
         }
         let all = drive.list_records("bk", b"", None, 100).await.unwrap();
         let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["Z", "a/1", "a/2", "b", "é"]);
-        let some = drive.list_records("bk", b"a/", Some(b"a0"), 100).await.unwrap();
+        let some = drive
+            .list_records("bk", b"a/", Some(b"a0"), 100)
+            .await
+            .unwrap();
         assert_eq!(some.len(), 2);
-        let del = Commit { bucket: "bk".into(), key: "b".into(), record: None, staged: vec![], free: vec![] };
+        let del = Commit {
+            bucket: "bk".into(),
+            key: "b".into(),
+            record: None,
+            staged: vec![],
+            free: vec![],
+        };
         drive.commit(del).await.unwrap();
         assert!(drive.read_record("bk", "b").await.unwrap().is_none());
     }
@@ -664,7 +759,13 @@ mod tests {
         let mut w = drive.create_shard(id, 1).await.unwrap();
         w.write(Bytes::from_static(b"hello")).await.unwrap();
         w.finish().await.unwrap();
-        let c = Commit { bucket: "b".into(), key: "k".into(), record: Some(record(1)), staged: vec![id], free: vec![] };
+        let c = Commit {
+            bucket: "b".into(),
+            key: "k".into(),
+            record: Some(record(1)),
+            staged: vec![id],
+            free: vec![],
+        };
         drive.commit(c).await.unwrap();
         let r = drive.open_shard(id, 1).await.unwrap();
         assert_eq!(&r.read_at(1, 3).await.unwrap()[..], b"ell");
@@ -676,7 +777,11 @@ mod tests {
         w.finish().await.unwrap();
         drop(drive);
         let _drive = LocalDrive::open(dir.path()).unwrap();
-        assert!(!dir.path().join(".strata/tmp").join(orphan.to_string()).exists());
+        assert!(!dir
+            .path()
+            .join(".strata/tmp")
+            .join(orphan.to_string())
+            .exists());
     }
 
     #[tokio::test]
@@ -690,7 +795,13 @@ mod tests {
         let mut w = drive.create_shard(kept, 1).await.unwrap();
         w.write(Bytes::from_static(b"x")).await.unwrap();
         w.finish().await.unwrap();
-        let c = Commit { bucket: "b".into(), key: "k".into(), record: Some(record(1)), staged: vec![kept], free: vec![] };
+        let c = Commit {
+            bucket: "b".into(),
+            key: "k".into(),
+            record: Some(record(1)),
+            staged: vec![kept],
+            free: vec![],
+        };
         drive.commit(c).await.unwrap();
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
         assert_eq!(drive.collect_garbage(later).await.unwrap(), 1);

@@ -20,9 +20,19 @@ pub struct KeyGuard<'a> {
 impl KeyLocks {
     pub async fn lock(&self, bucket: &str, key: &str) -> KeyGuard<'_> {
         let name = format!("{bucket}/{key}");
-        let mutex = self.table.lock().expect("lock").entry(name.clone()).or_default().clone();
+        let mutex = self
+            .table
+            .lock()
+            .expect("lock")
+            .entry(name.clone())
+            .or_default()
+            .clone();
         let guard = mutex.lock_owned().await;
-        KeyGuard { locks: self, name, guard: Some(guard) }
+        KeyGuard {
+            locks: self,
+            name,
+            guard: Some(guard),
+        }
     }
 }
 

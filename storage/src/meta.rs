@@ -44,7 +44,12 @@ impl VersionRecord {
     /// What must agree across drives for two copies to be the same version.
     pub fn fingerprint(&self) -> (Option<Uuid>, i64, Option<&str>, Option<u64>) {
         let obj = self.object.as_ref();
-        (self.version_id, self.mod_time_ns, obj.map(|o| o.etag.as_str()), obj.map(|o| o.size))
+        (
+            self.version_id,
+            self.mod_time_ns,
+            obj.map(|o| o.etag.as_str()),
+            obj.map(|o| o.size),
+        )
     }
 }
 
@@ -208,12 +213,23 @@ mod tests {
                 object: Some(ObjectVersion {
                     size: 3,
                     etag: "abc".into(),
-                    headers: ContentHeaders { content_type: Some("text/plain".into()), ..Default::default() },
+                    headers: ContentHeaders {
+                        content_type: Some("text/plain".into()),
+                        ..Default::default()
+                    },
                     user_metadata: [("k".to_string(), "v".to_string())].into(),
                     checksum: None,
                     storage_class: "STANDARD".into(),
-                    erasure: ErasureInfo { layout: ErasureLayout::new(4, 2).unwrap(), shard_index: 1 },
-                    parts: vec![PartInfo { number: 1, size: 3, etag: "abc".into(), checksum: None }],
+                    erasure: ErasureInfo {
+                        layout: ErasureLayout::new(4, 2).unwrap(),
+                        shard_index: 1,
+                    },
+                    parts: vec![PartInfo {
+                        number: 1,
+                        size: 3,
+                        etag: "abc".into(),
+                        checksum: None,
+                    }],
                     data: DataLocation::Inline(vec![7u8; 1000]),
                     tags: BTreeMap::new(),
                     retention: None,
@@ -224,7 +240,11 @@ mod tests {
             }],
         };
         let bytes = rec.encode();
-        assert!(bytes.len() < 1400, "inline bytes must be stored as binary, got {}", bytes.len());
+        assert!(
+            bytes.len() < 1400,
+            "inline bytes must be stored as binary, got {}",
+            bytes.len()
+        );
         assert_eq!(ObjectRecord::decode(&bytes).unwrap(), rec);
         assert!(ObjectRecord::decode(b"\xff\x00garbage").is_err());
     }

@@ -4,8 +4,11 @@
 
 use crate::drive::{Commit, PartRecord};
 use crate::error::{Result, StorageError};
-use crate::meta::{DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, UploadRecord, VersionRecord, now_ns};
-use crate::set::{ErasureSet, PutOptions, Staged, data_dirs, etag_matches};
+use crate::meta::{
+    now_ns, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, UploadRecord,
+    VersionRecord,
+};
+use crate::set::{data_dirs, etag_matches, ErasureSet, PutOptions, Staged};
 use futures::future::join_all;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
@@ -18,13 +21,23 @@ impl ErasureSet {
     fn count_ok<T>(&self, results: &[Result<T>], what: &'static str) -> Result<()> {
         let ok = results.iter().filter(|r| r.is_ok()).count();
         if ok < self.layout.write_quorum() {
-            return Err(StorageError::Quorum { what, got: ok, needed: self.layout.write_quorum() });
+            return Err(StorageError::Quorum {
+                what,
+                got: ok,
+                needed: self.layout.write_quorum(),
+            });
         }
         Ok(())
     }
 
     /// Starts an upload; the options become the object's metadata when it completes.
-    pub async fn create_upload(&self, bucket: &str, key: &str, opts: &PutOptions, checksum_type: Option<String>) -> Result<UploadRecord> {
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: &PutOptions,
+        checksum_type: Option<String>,
+    ) -> Result<UploadRecord> {
         let upload = UploadRecord {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -36,7 +49,10 @@ impl ErasureSet {
             checksum_algorithm: opts.checksum.as_ref().map(|c| c.algorithm.clone()),
             checksum_type,
             tags: opts.tags.clone(),
-            erasure: ErasureInfo { layout: self.layout, shard_index: 0 },
+            erasure: ErasureInfo {
+                layout: self.layout,
+                shard_index: 0,
+            },
         };
         let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
             let mut u = upload.clone();
@@ -51,15 +67,29 @@ impl ErasureSet {
     /// The upload as a quorum of drives knows it; `NoSuchUpload` if it is not for this key.
     pub async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<UploadRecord> {
         let answers = join_all(self.drives.iter().map(|d| d.get_upload(upload_id))).await;
-        let found: Vec<UploadRecord> = answers.into_iter().filter_map(|a| a.ok().flatten()).collect();
+        let found: Vec<UploadRecord> = answers
+            .into_iter()
+            .filter_map(|a| a.ok().flatten())
+            .collect();
         match found.first() {
-            Some(u) if u.bucket == bucket && u.key == key && found.len() >= self.layout.read_quorum() => Ok(u.clone()),
+            Some(u)
+                if u.bucket == bucket
+                    && u.key == key
+                    && found.len() >= self.layout.read_quorum() =>
+            {
+                Ok(u.clone())
+            }
             _ => Err(StorageError::NoSuchUpload),
         }
     }
 
     /// Records a staged part in the upload, replacing an earlier part with the same number.
-    pub async fn commit_part(&self, upload_id: Uuid, mut staged: Staged, checksum: Option<String>) -> Result<PartRecord> {
+    pub async fn commit_part(
+        &self,
+        upload_id: Uuid,
+        mut staged: Staged,
+        checksum: Option<String>,
+    ) -> Result<PartRecord> {
         let part = PartRecord {
             number: staged.part,
             size: staged.size,
@@ -68,7 +98,12 @@ impl ErasureSet {
             mod_time_ns: now_ns(),
             staging: staged.staging,
         };
-        let results = join_all(self.drives.iter().map(|d| d.commit_part(upload_id, part.clone()))).await;
+        let results = join_all(
+            self.drives
+                .iter()
+                .map(|d| d.commit_part(upload_id, part.clone())),
+        )
+        .await;
         staged.mark_committed();
         self.count_ok(&results, "part commit")?;
         Ok(part)
@@ -87,7 +122,12 @@ impl ErasureSet {
         }
         Ok(counts
             .into_values()
-            .filter_map(|groups| groups.into_iter().filter(|(_, n)| *n >= self.layout.read_quorum()).max_by_key(|(p, _)| p.mod_time_ns))
+            .filter_map(|groups| {
+                groups
+                    .into_iter()
+                    .filter(|(_, n)| *n >= self.layout.read_quorum())
+                    .max_by_key(|(p, _)| p.mod_time_ns)
+            })
             .map(|(p, _)| p)
             .collect())
     }
@@ -101,9 +141,16 @@ impl ErasureSet {
     ) -> Result<VersionRecord> {
         let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
         let _guard = self.locks.lock(bucket, key).await;
-        let available: BTreeMap<u32, PartRecord> = self.parts(upload.upload_id).await?.into_iter().map(|p| (p.number, p)).collect();
+        let available: BTreeMap<u32, PartRecord> = self
+            .parts(upload.upload_id)
+            .await?
+            .into_iter()
+            .map(|p| (p.number, p))
+            .collect();
         if requested.is_empty() {
-            return Err(StorageError::InvalidPart("you must specify at least one part".into()));
+            return Err(StorageError::InvalidPart(
+                "you must specify at least one part".into(),
+            ));
         }
         let mut parts = Vec::with_capacity(requested.len());
         let mut md5s = Md5::new();
@@ -114,12 +161,24 @@ impl ErasureSet {
             let part = available
                 .get(number)
                 .filter(|p| etag_matches(etag, &p.etag) && etag.trim() != "*")
-                .ok_or_else(|| StorageError::InvalidPart(format!("part {number} was not uploaded or its ETag does not match")))?;
+                .ok_or_else(|| {
+                    StorageError::InvalidPart(format!(
+                        "part {number} was not uploaded or its ETag does not match"
+                    ))
+                })?;
             if i + 1 < requested.len() && part.size < MIN_PART_SIZE {
                 return Err(StorageError::EntityTooSmall(*number));
             }
-            md5s.update(hex::decode(&part.etag).map_err(|_| StorageError::Corrupt("part etag is not hex".into()))?);
-            parts.push(PartInfo { number: part.number, size: part.size, etag: part.etag.clone(), checksum: part.checksum.clone() });
+            md5s.update(
+                hex::decode(&part.etag)
+                    .map_err(|_| StorageError::Corrupt("part etag is not hex".into()))?,
+            );
+            parts.push(PartInfo {
+                number: part.number,
+                size: part.size,
+                etag: part.etag.clone(),
+                checksum: part.checksum.clone(),
+            });
         }
         let records = self.read_records(bucket, key).await;
         if opts.precondition.if_none_match_any || opts.precondition.if_match.is_some() {
@@ -134,7 +193,9 @@ impl ErasureSet {
             if let Some(want) = &opts.precondition.if_match {
                 match current {
                     None => return Err(StorageError::NoSuchKey),
-                    Some(etag) if !etag_matches(want, &etag) => return Err(StorageError::PreconditionFailed),
+                    Some(etag) if !etag_matches(want, &etag) => {
+                        return Err(StorageError::PreconditionFailed)
+                    }
                     _ => {}
                 }
             }
@@ -147,7 +208,10 @@ impl ErasureSet {
             user_metadata: upload.user_metadata.clone(),
             checksum: opts.checksum,
             storage_class: upload.storage_class.clone(),
-            erasure: ErasureInfo { layout: upload.erasure.layout, shard_index: 0 },
+            erasure: ErasureInfo {
+                layout: upload.erasure.layout,
+                shard_index: 0,
+            },
             parts,
             data: DataLocation::Dir(upload.upload_id),
             tags: upload.tags.clone(),
@@ -156,7 +220,11 @@ impl ErasureSet {
             transition: None,
             replication: BTreeMap::new(),
         };
-        let version = VersionRecord { version_id: None, mod_time_ns: now_ns(), object: Some(object) };
+        let version = VersionRecord {
+            version_id: None,
+            mod_time_ns: now_ns(),
+            object: Some(object),
+        };
         let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
             let mut v = version.clone();
             v.object.as_mut().expect("object").erasure.shard_index = self.shard_of(d, bucket, key);
@@ -165,7 +233,11 @@ impl ErasureSet {
                 key: key.to_owned(),
                 record: Some(ObjectRecord { versions: vec![v] }),
                 staged: vec![],
-                free: records[d].clone().flatten().map(|r| data_dirs(&r)).unwrap_or_default(),
+                free: records[d]
+                    .clone()
+                    .flatten()
+                    .map(|r| data_dirs(&r))
+                    .unwrap_or_default(),
             };
             let keep = keep.clone();
             async move { drive.complete_upload(upload.upload_id, keep, commit).await }
@@ -190,6 +262,10 @@ impl ErasureSet {
         for u in answers.into_iter().flatten().flatten() {
             counts.entry(u.upload_id).or_insert((u, 0)).1 += 1;
         }
-        Ok(counts.into_values().filter(|(_, n)| *n >= self.layout.read_quorum()).map(|(u, _)| u).collect())
+        Ok(counts
+            .into_values()
+            .filter(|(_, n)| *n >= self.layout.read_quorum())
+            .map(|(u, _)| u)
+            .collect())
     }
 }

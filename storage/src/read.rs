@@ -17,7 +17,11 @@ use tokio::sync::mpsc;
 /// Where one shard of a version comes from.
 enum ShardSource {
     Inline(Bytes),
-    File { drive: Arc<dyn Drive>, data_dir: uuid::Uuid, open: HashMap<u32, Arc<dyn ShardReader>> },
+    File {
+        drive: Arc<dyn Drive>,
+        data_dir: uuid::Uuid,
+        open: HashMap<u32, Arc<dyn ShardReader>>,
+    },
 }
 
 impl ShardSource {
@@ -26,15 +30,22 @@ impl ShardSource {
             ShardSource::Inline(bytes) => {
                 let (start, end) = (offset as usize, offset as usize + len);
                 if end > bytes.len() {
-                    return Err(StorageError::Corrupt("inline shard shorter than expected".into()));
+                    return Err(StorageError::Corrupt(
+                        "inline shard shorter than expected".into(),
+                    ));
                 }
                 Ok(bytes.slice(start..end))
             }
-            ShardSource::File { drive, data_dir, open } => {
+            ShardSource::File {
+                drive,
+                data_dir,
+                open,
+            } => {
                 let reader = match open.get(&part) {
                     Some(r) => r.clone(),
                     None => {
-                        let r: Arc<dyn ShardReader> = Arc::from(drive.open_shard(*data_dir, part).await?);
+                        let r: Arc<dyn ShardReader> =
+                            Arc::from(drive.open_shard(*data_dir, part).await?);
                         open.insert(part, r.clone());
                         r
                     }
@@ -61,37 +72,67 @@ impl BlockReader {
     }
 
     /// A reader of version number `version` (0 = newest) of the agreeing drives' records.
-    pub(crate) fn for_version(set: Arc<ErasureSet>, records: &[Option<ObjectRecord>], version: usize) -> Self {
+    pub(crate) fn for_version(
+        set: Arc<ErasureSet>,
+        records: &[Option<ObjectRecord>],
+        version: usize,
+    ) -> Self {
         let n = set.drives.len();
         let mut sources: Vec<Option<ShardSource>> = (0..n).map(|_| None).collect();
         for (d, rec) in records.iter().enumerate() {
-            let Some(obj) = rec.as_ref().and_then(|r| r.versions.get(version)).and_then(|v| v.object.as_ref()) else { continue };
+            let Some(obj) = rec
+                .as_ref()
+                .and_then(|r| r.versions.get(version))
+                .and_then(|v| v.object.as_ref())
+            else {
+                continue;
+            };
             let idx = obj.erasure.shard_index;
             if idx >= n {
                 continue;
             }
             sources[idx] = Some(match &obj.data {
                 DataLocation::Inline(bytes) => ShardSource::Inline(Bytes::from(bytes.clone())),
-                DataLocation::Dir(id) => {
-                    ShardSource::File { drive: set.drives[d].clone(), data_dir: *id, open: HashMap::new() }
-                }
+                DataLocation::Dir(id) => ShardSource::File {
+                    drive: set.drives[d].clone(),
+                    data_dir: *id,
+                    open: HashMap::new(),
+                },
             });
         }
-        Self { set, sources, bad: vec![false; n] }
+        Self {
+            set,
+            sources,
+            bad: vec![false; n],
+        }
     }
 
     /// Reads the unframed shards of block `index` of `part` for the shard indexes in `want`;
     /// a shard that cannot be read or fails its hash is marked bad and left `None`.
-    async fn read_shards(&mut self, part: &PartInfo, index: u64, want: &[usize], out: &mut [Option<Vec<u8>>]) {
+    async fn read_shards(
+        &mut self,
+        part: &PartInfo,
+        index: u64,
+        want: &[usize],
+        out: &mut [Option<Vec<u8>>],
+    ) {
         let layout = self.set.layout;
         let (offset, len) = layout.shard_block_span(part.size, index);
-        let reads = self.sources.iter_mut().enumerate().filter(|(i, _)| want.contains(i)).map(|(i, s)| async move {
-            let got = match s {
-                Some(src) => src.read(part.number, offset, len).await.ok(),
-                None => None,
-            };
-            (i, got.and_then(|framed| bitrot::unframe(&framed).map(<[u8]>::to_vec)))
-        });
+        let reads = self
+            .sources
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| want.contains(i))
+            .map(|(i, s)| async move {
+                let got = match s {
+                    Some(src) => src.read(part.number, offset, len).await.ok(),
+                    None => None,
+                };
+                (
+                    i,
+                    got.and_then(|framed| bitrot::unframe(&framed).map(<[u8]>::to_vec)),
+                )
+            });
         for (i, shard) in join_all(reads).await {
             if shard.is_none() {
                 self.bad[i] = true;
@@ -101,17 +142,29 @@ impl BlockReader {
     }
 
     /// Every shard of a block, reconstructed where needed (for healing).
-    pub(crate) async fn read_all_shards(&mut self, part: &PartInfo, index: u64) -> Result<Vec<Option<Vec<u8>>>> {
+    pub(crate) async fn read_all_shards(
+        &mut self,
+        part: &PartInfo,
+        index: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
         let n = self.sources.len();
         let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
         let all: Vec<usize> = (0..n).collect();
         self.read_shards(part, index, &all, &mut shards).await;
-        self.set.erasure.reconstruct(&mut shards).map_err(StorageError::Corrupt)?;
+        self.set
+            .erasure
+            .reconstruct(&mut shards)
+            .map_err(StorageError::Corrupt)?;
         Ok(shards)
     }
 
     /// The bytes of block `index` of `part`, appended to `out`.
-    pub(crate) async fn read_block(&mut self, part: &PartInfo, index: u64, out: &mut Vec<u8>) -> Result<()> {
+    pub(crate) async fn read_block(
+        &mut self,
+        part: &PartInfo,
+        index: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let layout = self.set.layout;
         let n = self.sources.len();
         let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
@@ -127,7 +180,10 @@ impl BlockReader {
             if have >= layout.data {
                 break;
             }
-            want = (0..n).filter(|i| !tried[*i] && !self.bad[*i]).take(layout.data - have).collect();
+            want = (0..n)
+                .filter(|i| !tried[*i] && !self.bad[*i])
+                .take(layout.data - have)
+                .collect();
             if want.is_empty() {
                 return Err(StorageError::Corrupt(format!(
                     "block {index} of part {}: {have} of {} needed shards readable",
@@ -136,7 +192,10 @@ impl BlockReader {
             }
         }
         if shards.iter().take(layout.data).any(Option::is_none) {
-            self.set.erasure.reconstruct_data(&mut shards).map_err(StorageError::Corrupt)?;
+            self.set
+                .erasure
+                .reconstruct_data(&mut shards)
+                .map_err(StorageError::Corrupt)?;
         }
         let block_start = index * layout.block_size as u64;
         let block_len = (part.size - block_start).min(layout.block_size as u64) as usize;
@@ -148,13 +207,21 @@ impl BlockReader {
 impl ErasureSet {
     /// Streams bytes `start..end` of the view's version through a small channel, so the next
     /// block is read while the previous one is being sent.
-    pub fn read_range(self: &Arc<Self>, bucket: &str, key: &str, view: ObjectView, start: u64, end: u64) -> mpsc::Receiver<Result<Bytes>> {
+    pub fn read_range(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        view: ObjectView,
+        start: u64,
+        end: u64,
+    ) -> mpsc::Receiver<Result<Bytes>> {
         let (tx, rx) = mpsc::channel(2);
         let set = self.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         tokio::spawn(async move {
             let mut reader = BlockReader::new(set.clone(), &view.records);
-            let result = stream_range(&mut reader, view.object().parts.clone(), start, end, &tx).await;
+            let result =
+                stream_range(&mut reader, view.object().parts.clone(), start, end, &tx).await;
             if let Err(e) = result {
                 let _ = tx.send(Err(e)).await;
             }

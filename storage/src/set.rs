@@ -8,8 +8,8 @@ use crate::error::{Result, StorageError};
 use crate::layout::{self, ErasureLayout, INLINE_LIMIT};
 use crate::locks::KeyLocks;
 use crate::meta::{
-    ContentHeaders, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, StoredChecksum, VersionRecord,
-    now_ns,
+    now_ns, ContentHeaders, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo,
+    StoredChecksum, VersionRecord,
 };
 use crate::quorum::{self, Agreement};
 use bytes::{Bytes, BytesMut};
@@ -91,7 +91,10 @@ pub struct ObjectView {
 
 impl ObjectView {
     pub fn object(&self) -> &ObjectVersion {
-        self.version.object.as_ref().expect("views are only built for objects")
+        self.version
+            .object
+            .as_ref()
+            .expect("views are only built for objects")
     }
 }
 
@@ -162,7 +165,14 @@ impl ErasureSet {
     /// Streams `body` into the staging area of every drive as erasure-coded, bitrot-framed
     /// shard blocks of part `part`, computing the MD5 on the way. Small bodies stay in memory
     /// to be inlined into the record when `allow_inline`.
-    pub async fn stage(&self, bucket: &str, key: &str, mut body: ByteStream, part: u32, allow_inline: bool) -> Result<Staged> {
+    pub async fn stage(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut body: ByteStream,
+        part: u32,
+        allow_inline: bool,
+    ) -> Result<Staged> {
         let n = self.drives.len();
         let shard_of: Vec<usize> = (0..n).map(|d| self.shard_of(d, bucket, key)).collect();
         let mut staged = Staged {
@@ -185,14 +195,20 @@ impl ErasureSet {
             let erasure = self.erasure.clone();
             let (hasher, shards) = tokio::task::spawn_blocking(move || {
                 md5.update(&block);
-                let shards = if block.is_empty() { Vec::new() } else { erasure.encode_block(&block) };
+                let shards = if block.is_empty() {
+                    Vec::new()
+                } else {
+                    erasure.encode_block(&block)
+                };
                 (md5, shards)
             })
             .await
             .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
             md5 = hasher;
             if last && writers.is_none() && allow_inline && staged.size <= INLINE_LIMIT {
-                let inline = (0..n).map(|d| shards.get(shard_of[d]).cloned().unwrap_or_default()).collect();
+                let inline = (0..n)
+                    .map(|d| shards.get(shard_of[d]).cloned().unwrap_or_default())
+                    .collect();
                 staged.inline = Some(inline);
                 break;
             }
@@ -200,7 +216,11 @@ impl ErasureSet {
                 let created = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
                     let online = staged.written[d];
                     async move {
-                        if online { drive.create_shard(staged.staging, part).await.ok() } else { None }
+                        if online {
+                            drive.create_shard(staged.staging, part).await.ok()
+                        } else {
+                            None
+                        }
                     }
                 }))
                 .await;
@@ -226,7 +246,11 @@ impl ErasureSet {
             }
             let alive = ws.iter().filter(|w| w.is_some()).count();
             if alive < self.layout.write_quorum() {
-                return Err(Self::quorum_error("shard write", alive, self.layout.write_quorum()));
+                return Err(Self::quorum_error(
+                    "shard write",
+                    alive,
+                    self.layout.write_quorum(),
+                ));
             }
             if last {
                 break;
@@ -244,14 +268,22 @@ impl ErasureSet {
             staged.written = finished;
             let alive = staged.written.iter().filter(|w| **w).count();
             if alive < self.layout.write_quorum() {
-                return Err(Self::quorum_error("shard write", alive, self.layout.write_quorum()));
+                return Err(Self::quorum_error(
+                    "shard write",
+                    alive,
+                    self.layout.write_quorum(),
+                ));
             }
         }
         Ok(staged)
     }
 
     /// Reads every drive's record of a key; `None` where the drive did not answer.
-    pub(crate) async fn read_records(&self, bucket: &str, key: &str) -> Vec<Option<Option<ObjectRecord>>> {
+    pub(crate) async fn read_records(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Vec<Option<Option<ObjectRecord>>> {
         join_all(self.drives.iter().map(|d| async move {
             if !d.is_online() {
                 return None;
@@ -262,10 +294,16 @@ impl ErasureSet {
     }
 
     /// Resolves per-drive records to the one a read quorum agrees on.
-    pub(crate) fn agree(&self, records: &[Option<Option<ObjectRecord>>]) -> Result<Agreement<Fingerprint>> {
-        let answers: Vec<Option<Option<Fingerprint>>> =
-            records.iter().map(|r| r.as_ref().map(|r| r.as_ref().map(fingerprint))).collect();
-        let newest = |a: &Fingerprint, b: &Fingerprint| a.first().map(|v| v.1) > b.first().map(|v| v.1);
+    pub(crate) fn agree(
+        &self,
+        records: &[Option<Option<ObjectRecord>>],
+    ) -> Result<Agreement<Fingerprint>> {
+        let answers: Vec<Option<Option<Fingerprint>>> = records
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.as_ref().map(fingerprint)))
+            .collect();
+        let newest =
+            |a: &Fingerprint, b: &Fingerprint| a.first().map(|v| v.1) > b.first().map(|v| v.1);
         quorum::resolve(&answers, self.layout.read_quorum(), newest)
             .map_err(|got| Self::quorum_error("metadata read", got, self.layout.read_quorum()))
     }
@@ -298,7 +336,11 @@ impl ErasureSet {
         Ok(ObjectView { version, records })
     }
 
-    fn check_precondition(&self, records: Vec<Option<Option<ObjectRecord>>>, p: &Precondition) -> Result<()> {
+    fn check_precondition(
+        &self,
+        records: Vec<Option<Option<ObjectRecord>>>,
+        p: &Precondition,
+    ) -> Result<()> {
         if !p.if_none_match_any && p.if_match.is_none() {
             return Ok(());
         }
@@ -313,7 +355,9 @@ impl ErasureSet {
         if let Some(want) = &p.if_match {
             match &current {
                 None => return Err(StorageError::NoSuchKey),
-                Some(etag) if !etag_matches(want, etag) => return Err(StorageError::PreconditionFailed),
+                Some(etag) if !etag_matches(want, etag) => {
+                    return Err(StorageError::PreconditionFailed)
+                }
                 _ => {}
             }
         }
@@ -321,8 +365,19 @@ impl ErasureSet {
     }
 
     /// Makes a staged object the key's current (unversioned, `null`) version.
-    pub async fn commit_object(&self, bucket: &str, key: &str, mut staged: Staged, opts: PutOptions) -> Result<VersionRecord> {
-        let part = PartInfo { number: 1, size: staged.size, etag: staged.etag(), checksum: None };
+    pub async fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut staged: Staged,
+        opts: PutOptions,
+    ) -> Result<VersionRecord> {
+        let part = PartInfo {
+            number: 1,
+            size: staged.size,
+            etag: staged.etag(),
+            checksum: None,
+        };
         let object = ObjectVersion {
             size: staged.size,
             etag: staged.etag(),
@@ -330,7 +385,10 @@ impl ErasureSet {
             user_metadata: opts.user_metadata,
             checksum: opts.checksum,
             storage_class: opts.storage_class,
-            erasure: ErasureInfo { layout: self.layout, shard_index: 0 },
+            erasure: ErasureInfo {
+                layout: self.layout,
+                shard_index: 0,
+            },
             parts: vec![part],
             data: DataLocation::Dir(staged.staging),
             tags: opts.tags,
@@ -342,7 +400,11 @@ impl ErasureSet {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
         self.check_precondition(records.clone(), &opts.precondition)?;
-        let version = VersionRecord { version_id: None, mod_time_ns: now_ns(), object: Some(object) };
+        let version = VersionRecord {
+            version_id: None,
+            mod_time_ns: now_ns(),
+            object: Some(object),
+        };
         let inline = staged.inline.take();
         let commits = (0..self.drives.len()).map(|d| {
             let mut v = version.clone();
@@ -356,7 +418,11 @@ impl ErasureSet {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
                 record: Some(ObjectRecord { versions: vec![v] }),
-                staged: if inline.is_none() { vec![staged.staging] } else { vec![] },
+                staged: if inline.is_none() {
+                    vec![staged.staging]
+                } else {
+                    vec![]
+                },
                 free: old.map(|r| data_dirs(&r)).unwrap_or_default(),
             }
         });
@@ -380,17 +446,22 @@ impl ErasureSet {
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
-        let results = join_all(self.drives.iter().zip(records).map(|(drive, rec)| async move {
-            let Some(rec) = rec else { return false };
-            let commit = Commit {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                record: None,
-                staged: vec![],
-                free: rec.map(|r| data_dirs(&r)).unwrap_or_default(),
-            };
-            drive.commit(commit).await.is_ok()
-        }))
+        let results = join_all(
+            self.drives
+                .iter()
+                .zip(records)
+                .map(|(drive, rec)| async move {
+                    let Some(rec) = rec else { return false };
+                    let commit = Commit {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                        record: None,
+                        staged: vec![],
+                        free: rec.map(|r| data_dirs(&r)).unwrap_or_default(),
+                    };
+                    drive.commit(commit).await.is_ok()
+                }),
+        )
         .await;
         let ok = results.iter().filter(|r| **r).count();
         if ok < self.layout.write_quorum() {
@@ -414,7 +485,9 @@ pub(crate) fn data_dirs(record: &ObjectRecord) -> Vec<Uuid> {
 
 /// Compares an `If-Match`-style value (quoted or not, or `*`) with a stored ETag.
 pub fn etag_matches(want: &str, etag: &str) -> bool {
-    want.split(',').map(|w| w.trim().trim_start_matches("W/").trim_matches('"')).any(|w| w == "*" || w == etag)
+    want.split(',')
+        .map(|w| w.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|w| w == "*" || w == etag)
 }
 
 /// Fills one block from the body: exactly `size` bytes, or fewer only at the end.

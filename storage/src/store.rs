@@ -5,8 +5,8 @@
 use crate::drive::{Drive, Format};
 use crate::error::{Result, StorageError};
 use crate::layout::ErasureLayout;
-use crate::list::{ListPage, ListedObject, key_successor, prefix_successor};
-use crate::meta::{BucketRecord, UploadRecord, now_ns};
+use crate::list::{key_successor, prefix_successor, ListPage, ListedObject};
+use crate::meta::{now_ns, BucketRecord, UploadRecord};
 use crate::set::ErasureSet;
 use futures::future::join_all;
 use std::collections::BTreeMap;
@@ -37,24 +37,36 @@ pub fn set_drive_count(drives: usize) -> Result<usize, String> {
     (4..=MAX_SET_DRIVES)
         .rev()
         .find(|size| drives % size == 0)
-        .ok_or_else(|| format!("{drives} drives cannot be split into equal erasure sets of 4 to 16 drives"))
+        .ok_or_else(|| {
+            format!("{drives} drives cannot be split into equal erasure sets of 4 to 16 drives")
+        })
 }
 
 impl Store {
     /// Opens the deployment on `drives` (in configuration order): formats new drives, refuses
     /// foreign or misplaced ones, and returns the store plus the drives that need healing.
-    pub async fn open(drives: Vec<Arc<dyn Drive>>, parity: Option<usize>) -> Result<(Arc<Store>, Vec<usize>)> {
+    pub async fn open(
+        drives: Vec<Arc<dyn Drive>>,
+        parity: Option<usize>,
+    ) -> Result<(Arc<Store>, Vec<usize>)> {
         let per_set = set_drive_count(drives.len()).map_err(StorageError::Corrupt)?;
         let set_count = drives.len() / per_set;
         let parity = parity.unwrap_or_else(|| ErasureLayout::default_parity(per_set));
         let layout = ErasureLayout::new(per_set, parity).map_err(StorageError::Corrupt)?;
 
-        let found: Vec<Option<Format>> = join_all(drives.iter().map(|d| d.read_format())).await.into_iter().collect::<Result<_>>()?;
+        let found: Vec<Option<Format>> = join_all(drives.iter().map(|d| d.read_format()))
+            .await
+            .into_iter()
+            .collect::<Result<_>>()?;
         let mut ids: BTreeMap<Uuid, usize> = BTreeMap::new();
         for f in found.iter().flatten() {
             *ids.entry(f.deployment_id).or_default() += 1;
         }
-        let deployment_id = ids.iter().max_by_key(|(_, n)| **n).map(|(id, _)| *id).unwrap_or_else(Uuid::new_v4);
+        let deployment_id = ids
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(id, _)| *id)
+            .unwrap_or_else(Uuid::new_v4);
         let mut fresh = Vec::new();
         for (i, drive) in drives.iter().enumerate() {
             let expected = Format {
@@ -108,10 +120,21 @@ impl Store {
                         set_drive_count: per_set,
                     })
                     .collect();
-                Arc::new(ErasureSet::new(s, drives[range].to_vec(), formats, layout, heal_tx.clone()))
+                Arc::new(ErasureSet::new(
+                    s,
+                    drives[range].to_vec(),
+                    formats,
+                    layout,
+                    heal_tx.clone(),
+                ))
             })
             .collect();
-        let store = Arc::new(Store { deployment_id, sets, drives, heal_rx: std::sync::Mutex::new(Some(heal_rx)) });
+        let store = Arc::new(Store {
+            deployment_id,
+            sets,
+            drives,
+            heal_rx: std::sync::Mutex::new(Some(heal_rx)),
+        });
         Ok((store, fresh))
     }
 
@@ -125,7 +148,11 @@ impl Store {
 
     /// The set that holds `bucket/key`.
     pub fn set_for(&self, bucket: &str, key: &str) -> &Arc<ErasureSet> {
-        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(u64::from_le_bytes(self.deployment_id.as_bytes()[..8].try_into().expect("8 bytes")));
+        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(u64::from_le_bytes(
+            self.deployment_id.as_bytes()[..8]
+                .try_into()
+                .expect("8 bytes"),
+        ));
         h.update(bucket.as_bytes());
         h.update(b"/");
         h.update(key.as_bytes());
@@ -143,12 +170,20 @@ impl Store {
     /// The bucket's record, if a quorum of drives has it.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
         let answers = join_all(self.drives.iter().map(|d| async move {
-            if d.is_online() { d.get_bucket(name).await.ok() } else { None }
+            if d.is_online() {
+                d.get_bucket(name).await.ok()
+            } else {
+                None
+            }
         }))
         .await;
         let answered = answers.iter().filter(|a| a.is_some()).count();
         if answered < self.bucket_read_quorum() {
-            return Err(StorageError::Quorum { what: "bucket read", got: answered, needed: self.bucket_read_quorum() });
+            return Err(StorageError::Quorum {
+                what: "bucket read",
+                got: answered,
+                needed: self.bucket_read_quorum(),
+            });
         }
         let mut present: Vec<BucketRecord> = answers.into_iter().flatten().flatten().collect();
         if present.len() < self.bucket_read_quorum() {
@@ -159,9 +194,17 @@ impl Store {
     }
 
     async fn put_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
-        let ok = join_all(self.drives.iter().map(|d| d.put_bucket(record))).await.iter().filter(|r| r.is_ok()).count();
+        let ok = join_all(self.drives.iter().map(|d| d.put_bucket(record)))
+            .await
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
         if ok < self.bucket_write_quorum() {
-            return Err(StorageError::Quorum { what: "bucket write", got: ok, needed: self.bucket_write_quorum() });
+            return Err(StorageError::Quorum {
+                what: "bucket write",
+                got: ok,
+                needed: self.bucket_write_quorum(),
+            });
         }
         Ok(())
     }
@@ -172,12 +215,21 @@ impl Store {
             Err(StorageError::NoSuchBucket) => {}
             Err(e) => return Err(e),
         }
-        let record = BucketRecord { name: name.to_owned(), created_ns: now_ns(), config: BTreeMap::new() };
+        let record = BucketRecord {
+            name: name.to_owned(),
+            created_ns: now_ns(),
+            config: BTreeMap::new(),
+        };
         self.put_bucket_everywhere(&record).await
     }
 
     /// Stores (or with `None` removes) a named configuration document of a bucket.
-    pub async fn set_bucket_config(&self, name: &str, config: &str, value: Option<Vec<u8>>) -> Result<()> {
+    pub async fn set_bucket_config(
+        &self,
+        name: &str,
+        config: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<()> {
         let mut record = self.bucket(name).await?;
         match value {
             Some(v) => record.config.insert(config.to_owned(), v),
@@ -193,11 +245,21 @@ impl Store {
             return Err(StorageError::BucketNotEmpty);
         }
         for upload in self.list_uploads(name).await? {
-            self.set_for(name, &upload.key).abort_upload(upload.upload_id).await?;
+            self.set_for(name, &upload.key)
+                .abort_upload(upload.upload_id)
+                .await?;
         }
-        let ok = join_all(self.drives.iter().map(|d| d.delete_bucket(name))).await.iter().filter(|r| r.is_ok()).count();
+        let ok = join_all(self.drives.iter().map(|d| d.delete_bucket(name)))
+            .await
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
         if ok < self.bucket_write_quorum() {
-            return Err(StorageError::Quorum { what: "bucket delete", got: ok, needed: self.bucket_write_quorum() });
+            return Err(StorageError::Quorum {
+                what: "bucket delete",
+                got: ok,
+                needed: self.bucket_write_quorum(),
+            });
         }
         Ok(())
     }
@@ -215,19 +277,34 @@ impl Store {
     /// Buckets a read quorum of drives knows, by name.
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
         let answers = join_all(self.drives.iter().map(|d| async move {
-            if d.is_online() { d.list_buckets().await.ok() } else { None }
+            if d.is_online() {
+                d.list_buckets().await.ok()
+            } else {
+                None
+            }
         }))
         .await;
         let mut seen: BTreeMap<String, (BucketRecord, usize)> = BTreeMap::new();
         for rec in answers.into_iter().flatten().flatten() {
             seen.entry(rec.name.clone()).or_insert((rec, 0)).1 += 1;
         }
-        Ok(seen.into_values().filter(|(_, n)| *n >= self.bucket_read_quorum()).map(|(r, _)| r).collect())
+        Ok(seen
+            .into_values()
+            .filter(|(_, n)| *n >= self.bucket_read_quorum())
+            .map(|(r, _)| r)
+            .collect())
     }
 
     /// One page of keys under `prefix`, starting at the inclusive lower bound `start`, with keys
     /// that contain `delimiter` after the prefix rolled up into common prefixes.
-    pub async fn list_objects(&self, bucket: &str, prefix: &str, delimiter: &str, start: &[u8], max_keys: usize) -> Result<ListPage> {
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        start: &[u8],
+        max_keys: usize,
+    ) -> Result<ListPage> {
         let mut page = ListPage::default();
         if max_keys == 0 {
             return Ok(page);
@@ -236,7 +313,12 @@ impl Store {
         let upper = prefix_successor(prefix.as_bytes());
         let batch = (max_keys + 1).clamp(100, 1000);
         loop {
-            let results = join_all(self.sets.iter().map(|s| s.list_resolved(bucket, &lower, upper.as_deref(), batch))).await;
+            let results = join_all(
+                self.sets
+                    .iter()
+                    .map(|s| s.list_resolved(bucket, &lower, upper.as_deref(), batch)),
+            )
+            .await;
             let mut entries = Vec::new();
             let mut horizon: Option<Vec<u8>> = None;
             for r in results {
@@ -251,15 +333,22 @@ impl Store {
             }
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             for (key, record) in entries {
-                if horizon.as_ref().is_some_and(|h| key.as_bytes() >= h.as_slice()) {
+                if horizon
+                    .as_ref()
+                    .is_some_and(|h| key.as_bytes() >= h.as_slice())
+                {
                     break;
                 }
                 if key.as_bytes() < lower.as_slice() {
                     continue;
                 }
-                let Some(version) = record.latest().filter(|v| v.object.is_some()).cloned() else { continue };
+                let Some(version) = record.latest().filter(|v| v.object.is_some()).cloned() else {
+                    continue;
+                };
                 let rest = &key[prefix.len()..];
-                let rolled = (!delimiter.is_empty()).then(|| rest.find(delimiter)).flatten();
+                let rolled = (!delimiter.is_empty())
+                    .then(|| rest.find(delimiter))
+                    .flatten();
                 if page.objects.len() + page.common_prefixes.len() == max_keys {
                     page.next = Some(lower);
                     return Ok(page);
@@ -267,7 +356,8 @@ impl Store {
                 match rolled {
                     Some(i) => {
                         let cp = key[..prefix.len() + i + delimiter.len()].to_owned();
-                        lower = prefix_successor(cp.as_bytes()).unwrap_or_else(|| key_successor(cp.as_bytes()));
+                        lower = prefix_successor(cp.as_bytes())
+                            .unwrap_or_else(|| key_successor(cp.as_bytes()));
                         page.common_prefixes.push(cp);
                     }
                     None => {
@@ -295,7 +385,11 @@ impl Store {
             let store = self.clone();
             tokio::spawn(async move {
                 while let Some((bucket, key)) = rx.recv().await {
-                    if let Err(e) = store.set_for(&bucket, &key).heal_object(&bucket, &key).await {
+                    if let Err(e) = store
+                        .set_for(&bucket, &key)
+                        .heal_object(&bucket, &key)
+                        .await
+                    {
                         tracing::warn!(%bucket, %key, error = %e, "heal failed");
                     }
                 }
@@ -313,8 +407,14 @@ impl Store {
             for drive in store.drives.iter() {
                 match drive.collect_garbage(started).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(drive = drive.label(), removed = n, "removed leftovers of interrupted writes"),
-                    Err(e) => tracing::warn!(drive = drive.label(), error = %e, "garbage collection failed"),
+                    Ok(n) => tracing::info!(
+                        drive = drive.label(),
+                        removed = n,
+                        "removed leftovers of interrupted writes"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(drive = drive.label(), error = %e, "garbage collection failed")
+                    }
                 }
             }
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -342,7 +442,9 @@ impl Store {
                 match drive.check(format).await {
                     Ok(true) => reinitialised += 1,
                     Ok(false) => {}
-                    Err(e) => tracing::warn!(drive = drive.label(), error = %e, "drive check failed"),
+                    Err(e) => {
+                        tracing::warn!(drive = drive.label(), error = %e, "drive check failed")
+                    }
                 }
             }
         }

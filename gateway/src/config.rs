@@ -1,0 +1,218 @@
+//! Node configuration: built-in defaults, then the TOML file, then environment variables,
+//! then command-line flags. A bad value stops start-up with a message naming the key.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
+pub const DEFAULT_DATA: &str = "./data";
+pub const DEFAULT_DRIVES: usize = 4;
+pub const DEFAULT_USER: &str = "strataadmin";
+pub const DEFAULT_PASSWORD: &str = "strataadmin";
+
+/// The configuration file, as written by the operator.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `HOST:PORT` to listen on.
+    pub address: Option<String>,
+    pub root_user: Option<String>,
+    pub root_password: Option<String>,
+    /// Drive directories, in a fixed order (the order is part of the drives' identity).
+    pub drives: Option<Vec<PathBuf>>,
+    /// Parity shards per erasure set; MinIO's defaults when absent.
+    pub parity: Option<usize>,
+    /// Base domains for virtual-host-style requests (`bucket.DOMAIN`).
+    pub domains: Option<Vec<String>>,
+}
+
+/// What `strata server` accepts on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub address: Option<String>,
+    pub data: Option<PathBuf>,
+    pub drives: Option<usize>,
+    pub config: Option<PathBuf>,
+}
+
+/// The resolved configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub address: SocketAddr,
+    pub root_user: String,
+    pub root_password: String,
+    pub drives: Vec<PathBuf>,
+    pub parity: Option<usize>,
+    pub domains: Vec<String>,
+    /// True when the built-in credentials are in use (printed at start).
+    pub default_credentials: bool,
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.to_string().trim()))
+}
+
+/// `DIR/drive1 … DIR/driveN`.
+pub fn drive_dirs(data: &Path, count: usize) -> Vec<PathBuf> {
+    (1..=count)
+        .map(|i| data.join(format!("drive{i}")))
+        .collect()
+}
+
+impl Config {
+    /// Resolves the configuration; `env` reads environment variables (injected for tests).
+    pub fn resolve(o: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let file = match &o.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let origin = |key: &str| match &o.config {
+            Some(p) => format!("`{key}` in {}", p.display()),
+            None => format!("`{key}`"),
+        };
+        let address_text = o
+            .address
+            .clone()
+            .or(file.address.clone())
+            .unwrap_or_else(|| DEFAULT_ADDRESS.into());
+        let address: SocketAddr = address_text.parse().with_context(|| {
+            format!(
+                "{}: '{address_text}' is not a HOST:PORT socket address",
+                origin("address")
+            )
+        })?;
+
+        let drives = match (&o.data, &file.drives) {
+            (None, Some(list)) if o.drives.is_none() => list.clone(),
+            _ => {
+                let data = o.data.clone().unwrap_or_else(|| DEFAULT_DATA.into());
+                drive_dirs(&data, o.drives.unwrap_or(DEFAULT_DRIVES))
+            }
+        };
+        if drives.is_empty() {
+            bail!("{}: at least one drive is needed", origin("drives"));
+        }
+        if let Some(dup) = drives
+            .iter()
+            .enumerate()
+            .find(|(i, d)| drives[..*i].contains(d))
+        {
+            bail!(
+                "{}: drive {} is listed twice",
+                origin("drives"),
+                dup.1.display()
+            );
+        }
+        if let Some(p) = file.parity {
+            let per_set =
+                storage::store::set_drive_count(drives.len()).map_err(anyhow::Error::msg)?;
+            if p * 2 > per_set {
+                bail!(
+                    "{}: parity {p} is more than half of the {per_set} drives of an erasure set",
+                    origin("parity")
+                );
+            }
+        }
+        let user = env("STRATA_ROOT_USER").or(file.root_user.clone());
+        let password = env("STRATA_ROOT_PASSWORD").or(file.root_password.clone());
+        let default_credentials = user.is_none() && password.is_none();
+        let root_user = user.unwrap_or_else(|| DEFAULT_USER.into());
+        let root_password = password.unwrap_or_else(|| DEFAULT_PASSWORD.into());
+        if root_user.len() < 3 {
+            bail!(
+                "{} (or STRATA_ROOT_USER): the access key must be at least 3 characters",
+                origin("root_user")
+            );
+        }
+        if root_password.len() < 8 {
+            bail!(
+                "{} (or STRATA_ROOT_PASSWORD): the secret key must be at least 8 characters",
+                origin("root_password")
+            );
+        }
+        let domains = file
+            .domains
+            .clone()
+            .unwrap_or_else(|| vec!["localhost".into()]);
+        Ok(Config {
+            address,
+            root_user,
+            root_password,
+            drives,
+            parity: file.parity,
+            domains,
+            default_credentials,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn with_file(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::resolve(
+            &Overrides {
+                config: Some(path),
+                ..Default::default()
+            },
+            no_env,
+        )
+    }
+
+    #[test]
+    fn defaults_are_one_node_four_drives_under_data() {
+        let c = Config::resolve(&Overrides::default(), no_env).unwrap();
+        assert_eq!(c.address.to_string(), DEFAULT_ADDRESS);
+        assert_eq!(c.drives, drive_dirs(Path::new("./data"), 4));
+        assert!(c.default_credentials);
+    }
+
+    #[test]
+    fn flags_override_file_and_env_overrides_credentials() {
+        let env = |k: &str| (k == "STRATA_ROOT_USER").then(|| "someone".to_string());
+        let o = Overrides {
+            address: Some("127.0.0.1:1234".into()),
+            data: Some("/tmp/x".into()),
+            drives: Some(6),
+            config: None,
+        };
+        let c = Config::resolve(&o, env).unwrap();
+        assert_eq!(c.address.port(), 1234);
+        assert_eq!(c.drives.len(), 6);
+        assert_eq!(c.root_user, "someone");
+        assert!(!c.default_credentials);
+    }
+
+    #[test]
+    fn file_errors_name_the_key() {
+        let e = with_file("adress = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("adress"), "{e}");
+        let e = with_file("address = \"nope\"").unwrap_err().to_string();
+        assert!(e.contains("`address`"), "{e}");
+        let e = with_file("drives = [\"/a\", \"/b\", \"/c\", \"/d\"]\nparity = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`parity`"), "{e}");
+        let e = with_file("root_password = \"short\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("root_password"), "{e}");
+        let e = with_file("parity = \"two\"").unwrap_err().to_string();
+        assert!(e.contains("parity"), "{e}");
+        let c = with_file("drives = [\"/a\", \"/b\"]\naddress = \"127.0.0.1:9999\"").unwrap();
+        assert_eq!(c.drives.len(), 2);
+    }
+}

@@ -1,0 +1,226 @@
+//! Prometheus metrics: requests by API and status, latency, bytes in and out, drive state.
+
+use http::{Method, Uri};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriveLabels {
+    drive: String,
+}
+
+/// The node's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<ApiLabels, Histogram>,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    drive_online: Family<DriveLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("strata");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<ApiLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        let bytes_in = Counter::default();
+        let bytes_out = Counter::default();
+        let drive_online = Family::<DriveLabels, Gauge>::default();
+        registry.register(
+            "s3_requests",
+            "S3 requests by API and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "s3_request_duration_seconds",
+            "S3 request latency by API",
+            latency.clone(),
+        );
+        registry.register(
+            "s3_received_bytes",
+            "Bytes received in request bodies",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "s3_sent_bytes",
+            "Bytes sent in response bodies",
+            bytes_out.clone(),
+        );
+        registry.register(
+            "drive_online",
+            "1 when the drive is online",
+            drive_online.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            bytes_in,
+            bytes_out,
+            drive_online,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn record(
+        &self,
+        api: &'static str,
+        status: u16,
+        elapsed: Duration,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels { api, status })
+            .inc();
+        self.latency
+            .get_or_create(&ApiLabels { api })
+            .observe(elapsed.as_secs_f64());
+        self.bytes_in.inc_by(bytes_in);
+        self.bytes_out.inc_by(bytes_out);
+    }
+
+    pub fn set_drive(&self, drive: &str, online: bool) {
+        self.drive_online
+            .get_or_create(&DriveLabels {
+                drive: drive.to_owned(),
+            })
+            .set(i64::from(online));
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+}
+
+/// Names the S3 API a path-style request calls, for metric labels.
+pub fn classify(method: &Method, uri: &Uri, copy_source: bool) -> &'static str {
+    let path = uri.path().trim_start_matches('/');
+    let query = uri.query().unwrap_or("");
+    let has = |name: &str| {
+        query
+            .split('&')
+            .any(|kv| kv.split('=').next() == Some(name))
+    };
+    let (bucket, key) = match path.split_once('/') {
+        Some((b, k)) if !k.is_empty() => (b, Some(k)),
+        Some((b, _)) => (b, None),
+        None => (path, None),
+    };
+    if bucket.is_empty() {
+        return if method == Method::GET {
+            "ListBuckets"
+        } else {
+            "Unknown"
+        };
+    }
+    match (method.as_str(), key.is_some()) {
+        ("GET", false) if has("uploads") => "ListMultipartUploads",
+        ("GET", false) if has("location") => "GetBucketLocation",
+        ("GET", false) if has("list-type") => "ListObjectsV2",
+        ("GET", false)
+            if query.is_empty()
+                || has("prefix")
+                || has("delimiter")
+                || has("marker")
+                || has("max-keys")
+                || has("encoding-type") =>
+        {
+            "ListObjects"
+        }
+        ("GET", false) => "GetBucketConfig",
+        ("PUT", false) if query.is_empty() => "CreateBucket",
+        ("PUT", false) => "PutBucketConfig",
+        ("HEAD", false) => "HeadBucket",
+        ("DELETE", false) if query.is_empty() => "DeleteBucket",
+        ("DELETE", false) => "DeleteBucketConfig",
+        ("POST", false) if has("delete") => "DeleteObjects",
+        ("GET", true) if has("uploadId") => "ListParts",
+        ("GET", true) if has("tagging") => "GetObjectTagging",
+        ("GET", true) => "GetObject",
+        ("HEAD", true) => "HeadObject",
+        ("PUT", true) if has("uploadId") && copy_source => "UploadPartCopy",
+        ("PUT", true) if has("uploadId") => "UploadPart",
+        ("PUT", true) if copy_source => "CopyObject",
+        ("PUT", true) if has("tagging") => "PutObjectTagging",
+        ("PUT", true) => "PutObject",
+        ("POST", true) if has("uploads") => "CreateMultipartUpload",
+        ("POST", true) if has("uploadId") => "CompleteMultipartUpload",
+        ("DELETE", true) if has("uploadId") => "AbortMultipartUpload",
+        ("DELETE", true) => "DeleteObject",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(m: Method, u: &str, copy: bool) -> &'static str {
+        classify(&m, &u.parse().unwrap(), copy)
+    }
+
+    #[test]
+    fn classifies_common_calls() {
+        assert_eq!(c(Method::GET, "/", false), "ListBuckets");
+        assert_eq!(
+            c(Method::GET, "/b?list-type=2&prefix=x", false),
+            "ListObjectsV2"
+        );
+        assert_eq!(c(Method::GET, "/b", false), "ListObjects");
+        assert_eq!(c(Method::PUT, "/b", false), "CreateBucket");
+        assert_eq!(c(Method::PUT, "/b/k", false), "PutObject");
+        assert_eq!(c(Method::PUT, "/b/k", true), "CopyObject");
+        assert_eq!(
+            c(Method::PUT, "/b/k?partNumber=1&uploadId=x", false),
+            "UploadPart"
+        );
+        assert_eq!(
+            c(Method::POST, "/b/k?uploads", false),
+            "CreateMultipartUpload"
+        );
+        assert_eq!(c(Method::POST, "/b?delete", false), "DeleteObjects");
+        assert_eq!(c(Method::DELETE, "/b/k", false), "DeleteObject");
+    }
+
+    #[test]
+    fn encodes_recorded_requests() {
+        let m = Metrics::default();
+        m.record("GetObject", 200, Duration::from_millis(3), 0, 10);
+        m.set_drive("/d1", true);
+        let text = m.encode();
+        assert!(
+            text.contains("strata_s3_requests_total{api=\"GetObject\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("strata_s3_sent_bytes_total 10"), "{text}");
+        assert!(
+            text.contains("strata_drive_online{drive=\"/d1\"} 1"),
+            "{text}"
+        );
+    }
+}

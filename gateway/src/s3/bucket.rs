@@ -1,0 +1,104 @@
+//! Bucket operations: create, head, delete, list, location.
+
+use super::{require_bucket, timestamp, Gateway, RESERVED_BUCKETS};
+use crate::s3::error::s3_err;
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+/// The region this deployment reports.
+pub const REGION: &str = "us-east-1";
+
+/// The owner reported in listings (one root account for now).
+pub fn owner() -> Owner {
+    Owner {
+        display_name: Some("strata".into()),
+        id: Some("02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4".into()),
+    }
+}
+
+impl Gateway {
+    pub(super) async fn list_buckets_op(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self.store.list_buckets().await.map_err(s3_err)?;
+        let buckets = buckets
+            .into_iter()
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(timestamp(b.created_ns)),
+                bucket_region: Some(REGION.into()),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn create_bucket_op(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let input = req.input;
+        if RESERVED_BUCKETS.contains(&input.bucket.as_str()) {
+            return Err(s3_error!(
+                InvalidBucketName,
+                "The bucket name {} is reserved by Strata",
+                input.bucket
+            ));
+        }
+        let constraint = input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|c| c.as_str().to_owned());
+        if let Some(c) = constraint.filter(|c| !c.is_empty() && c != REGION) {
+            return Err(s3_error!(
+                InvalidLocationConstraint,
+                "The specified location-constraint {c} is not valid for this endpoint (region {REGION})"
+            ));
+        }
+        self.store
+            .make_bucket(&input.bucket)
+            .await
+            .map_err(s3_err)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+        }))
+    }
+
+    pub(super) async fn head_bucket_op(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        require_bucket(&self.store, &req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(REGION.into()),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_bucket_op(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.store
+            .delete_bucket(&req.input.bucket)
+            .await
+            .map_err(s3_err)?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    pub(super) async fn get_bucket_location_op(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        require_bucket(&self.store, &req.input.bucket).await?;
+        // us-east-1 is reported as an empty LocationConstraint, as AWS does.
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: None,
+        }))
+    }
+}

@@ -1,0 +1,225 @@
+//! Flexible checksums (`x-amz-checksum-*`): which one a request asks for, computing it while
+//! the body streams, and the composite form of multipart objects.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use http::HeaderMap;
+use s3s::checksum::ChecksumHasher;
+use s3s::crypto::Checksum as _;
+use s3s::dto::Checksum;
+
+/// A checksum algorithm S3 supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Crc32,
+    Crc32c,
+    Crc64Nvme,
+    Sha1,
+    Sha256,
+}
+
+pub const ALL: [Algorithm; 5] = [
+    Algorithm::Crc32,
+    Algorithm::Crc32c,
+    Algorithm::Crc64Nvme,
+    Algorithm::Sha1,
+    Algorithm::Sha256,
+];
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "CRC32",
+            Algorithm::Crc32c => "CRC32C",
+            Algorithm::Crc64Nvme => "CRC64NVME",
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+        }
+    }
+
+    pub fn header(self) -> &'static str {
+        match self {
+            Algorithm::Crc32 => "x-amz-checksum-crc32",
+            Algorithm::Crc32c => "x-amz-checksum-crc32c",
+            Algorithm::Crc64Nvme => "x-amz-checksum-crc64nvme",
+            Algorithm::Sha1 => "x-amz-checksum-sha1",
+            Algorithm::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        ALL.into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
+    fn from_header(name: &str) -> Option<Self> {
+        ALL.into_iter()
+            .find(|a| a.header().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// A hasher computing only this algorithm.
+    pub fn hasher(self) -> ChecksumHasher {
+        let mut h = ChecksumHasher::default();
+        match self {
+            Algorithm::Crc32 => h.crc32 = Some(s3s::crypto::Crc32::new()),
+            Algorithm::Crc32c => h.crc32c = Some(s3s::crypto::Crc32c::new()),
+            Algorithm::Crc64Nvme => h.crc64nvme = Some(s3s::crypto::Crc64Nvme::new()),
+            Algorithm::Sha1 => h.sha1 = Some(s3s::crypto::Sha1::new()),
+            Algorithm::Sha256 => h.sha256 = Some(s3s::crypto::Sha256::new()),
+        }
+        h
+    }
+
+    /// This algorithm's value in a set of checksums.
+    pub fn pick(self, c: &Checksum) -> Option<String> {
+        match self {
+            Algorithm::Crc32 => c.checksum_crc32.clone(),
+            Algorithm::Crc32c => c.checksum_crc32c.clone(),
+            Algorithm::Crc64Nvme => c.checksum_crc64nvme.clone(),
+            Algorithm::Sha1 => c.checksum_sha1.clone(),
+            Algorithm::Sha256 => c.checksum_sha256.clone(),
+        }
+    }
+
+    /// Digest of `data` (raw bytes).
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        let mut h = self.hasher();
+        h.update(data);
+        let value = self.pick(&h.finalize()).expect("enabled algorithm");
+        B64.decode(value).expect("our own base64")
+    }
+}
+
+/// What a write request asks to be checked: the algorithm, and the value when it came in a
+/// header (`None` when it will come in the trailer or was only named).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requested {
+    pub algorithm: Algorithm,
+    pub expected: Option<String>,
+}
+
+/// Reads the checksum a request carries or announces.
+pub fn requested(headers: &HeaderMap) -> Result<Option<Requested>, String> {
+    let mut found = None;
+    for a in ALL {
+        if let Some(v) = headers.get(a.header()) {
+            if found.is_some() {
+                return Err("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".into());
+            }
+            let v = v
+                .to_str()
+                .map_err(|_| "checksum header is not ASCII".to_string())?
+                .to_owned();
+            found = Some(Requested {
+                algorithm: a,
+                expected: Some(v),
+            });
+        }
+    }
+    if found.is_some() {
+        return Ok(found);
+    }
+    if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+        if let Some(a) = Algorithm::from_header(trailer) {
+            return Ok(Some(Requested {
+                algorithm: a,
+                expected: None,
+            }));
+        }
+    }
+    for name in ["x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            let a = Algorithm::from_name(v)
+                .ok_or_else(|| format!("unsupported checksum algorithm {v}"))?;
+            return Ok(Some(Requested {
+                algorithm: a,
+                expected: None,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The value a trailer carried for `algorithm`.
+pub fn from_trailer(trailers: Option<&HeaderMap>, algorithm: Algorithm) -> Option<String> {
+    trailers?
+        .get(algorithm.header())?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
+}
+
+/// The composite checksum of a multipart object: the checksum of the concatenated part
+/// checksums, followed by `-N`.
+pub fn composite(algorithm: Algorithm, parts: &[String]) -> Option<String> {
+    let mut joined = Vec::new();
+    for p in parts {
+        joined.extend(B64.decode(p).ok()?);
+    }
+    Some(format!(
+        "{}-{}",
+        B64.encode(algorithm.digest(&joined)),
+        parts.len()
+    ))
+}
+
+/// Fills the output field for `algorithm` with `value`.
+pub fn set(c: &mut Checksum, algorithm: Algorithm, value: String) {
+    let slot = match algorithm {
+        Algorithm::Crc32 => &mut c.checksum_crc32,
+        Algorithm::Crc32c => &mut c.checksum_crc32c,
+        Algorithm::Crc64Nvme => &mut c.checksum_crc64nvme,
+        Algorithm::Sha1 => &mut c.checksum_sha1,
+        Algorithm::Sha256 => &mut c.checksum_sha256,
+    };
+    *slot = Some(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // CRC32 of "hello" is 0x3610a686; SHA256 of "" is e3b0…
+        let mut h = Algorithm::Crc32.hasher();
+        h.update(b"hello");
+        assert_eq!(
+            Algorithm::Crc32.pick(&h.finalize()).unwrap(),
+            B64.encode(0x3610a686u32.to_be_bytes())
+        );
+        let h = Algorithm::Sha256.hasher();
+        assert_eq!(
+            Algorithm::Sha256.pick(&h.finalize()).unwrap(),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn request_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(requested(&h).unwrap(), None);
+        h.insert("x-amz-trailer", "x-amz-checksum-crc32c".parse().unwrap());
+        assert_eq!(
+            requested(&h).unwrap(),
+            Some(Requested {
+                algorithm: Algorithm::Crc32c,
+                expected: None
+            })
+        );
+        h.insert("x-amz-checksum-sha1", "abc".parse().unwrap());
+        assert_eq!(
+            requested(&h).unwrap().unwrap().expected.as_deref(),
+            Some("abc")
+        );
+        h.insert("x-amz-checksum-crc32", "abc".parse().unwrap());
+        assert!(requested(&h).is_err());
+    }
+
+    #[test]
+    fn composite_counts_parts() {
+        let c = composite(Algorithm::Crc32, &["AAAAAA==".into(), "AAAAAQ==".into()]).unwrap();
+        assert!(c.ends_with("-2"));
+        assert!(composite(Algorithm::Crc32, &["not base64!".into()]).is_none());
+    }
+}

@@ -1,0 +1,262 @@
+//! CopyObject, and reading a copy source (shared with UploadPartCopy). Copies stream the
+//! source through the write path: new shards, same bytes.
+
+use super::checksum::Algorithm;
+use super::put::StagedBody;
+use super::{
+    content_headers, etag, parse_tagging, require_bucket, storage_class, timestamp, user_metadata,
+    Gateway,
+};
+use crate::s3::error::s3_err;
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use std::sync::Arc;
+use storage::meta::{ObjectVersion, StoredChecksum};
+use storage::{ByteStream, PutOptions, StorageError};
+
+/// Conditions on the copy source (`x-amz-copy-source-if-*`); any failure is a 412.
+pub struct SourceConditions {
+    pub if_match: Option<ETagCondition>,
+    pub if_none_match: Option<ETagCondition>,
+    pub if_modified_since: Option<Timestamp>,
+    pub if_unmodified_since: Option<Timestamp>,
+}
+
+fn secs(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+fn matches(c: &ETagCondition, etag: &str) -> bool {
+    match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == etag,
+    }
+}
+
+impl SourceConditions {
+    fn check(&self, obj: &ObjectVersion, mod_time_ns: i64) -> S3Result<()> {
+        let modified = mod_time_ns.div_euclid(1_000_000_000);
+        let failed = self
+            .if_match
+            .as_ref()
+            .is_some_and(|c| !matches(c, &obj.etag))
+            || self
+                .if_none_match
+                .as_ref()
+                .is_some_and(|c| matches(c, &obj.etag))
+            || (self.if_match.is_none()
+                && self
+                    .if_unmodified_since
+                    .as_ref()
+                    .is_some_and(|t| modified > secs(t)))
+            || (self.if_none_match.is_none()
+                && self
+                    .if_modified_since
+                    .as_ref()
+                    .is_some_and(|t| modified <= secs(t)));
+        if failed {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A copy source opened for reading.
+pub struct Source {
+    pub object: ObjectVersion,
+    pub body: ByteStream,
+    pub len: u64,
+}
+
+/// Parses `x-amz-copy-source-range: bytes=a-b` against the source size.
+pub fn source_range(range: Option<&str>, size: u64) -> S3Result<Option<(u64, u64)>> {
+    let Some(r) = range else { return Ok(None) };
+    let invalid = || s3_error!(InvalidRange, "The requested range is not satisfiable");
+    let spec = r.strip_prefix("bytes=").ok_or_else(|| {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last"
+        )
+    })?;
+    let (a, b) = spec.split_once('-').ok_or_else(invalid)?;
+    let (a, b): (u64, u64) = (
+        a.parse().map_err(|_| invalid())?,
+        b.parse().map_err(|_| invalid())?,
+    );
+    if a > b || b >= size {
+        return Err(invalid());
+    }
+    Ok(Some((a, b + 1)))
+}
+
+impl Gateway {
+    /// Opens the source of a copy, checking its conditions; `range` is `start..end`.
+    pub(super) async fn open_source(
+        &self,
+        source: &CopySource,
+        conditions: &SourceConditions,
+        range: Option<&str>,
+    ) -> S3Result<Source> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Copying from an access point is not supported"
+            ));
+        };
+        require_bucket(&self.store, bucket).await?;
+        if version_id.as_deref().is_some_and(|v| v != "null") {
+            return Err(s3_error!(
+                NoSuchVersion,
+                "The specified version does not exist."
+            ));
+        }
+        let set = self.store.set_for(bucket, key);
+        let view = set.view(bucket, key).await.map_err(s3_err)?;
+        let object = view.object().clone();
+        let mod_time_ns = view.version.mod_time_ns;
+        conditions.check(&object, mod_time_ns)?;
+        let (start, end) = source_range(range, object.size)?.unwrap_or((0, object.size));
+        let mut rx = Arc::clone(set).read_range(bucket, key, view, start, end);
+        let body: ByteStream = Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        Ok(Source {
+            object,
+            body,
+            len: end - start,
+        })
+    }
+
+    pub(super) async fn copy_object_op(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        require_bucket(&self.store, &input.bucket).await?;
+        let conditions = SourceConditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+        };
+        let replace_meta = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        if let CopySource::Bucket { bucket, key, .. } = &input.copy_source {
+            let same = **bucket == *input.bucket && **key == *input.key;
+            if same && !replace_meta && input.storage_class.is_none() && !replace_tags {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+                ));
+            }
+        }
+        let source = self
+            .open_source(&input.copy_source, &conditions, None)
+            .await?;
+        let src = source.object.clone();
+        let (headers, user_meta) = if replace_meta {
+            let h = content_headers(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires,
+            );
+            (h, user_metadata(input.metadata)?)
+        } else {
+            (src.headers.clone(), src.user_metadata.clone())
+        };
+        let tags = if replace_tags {
+            parse_tagging(input.tagging.as_deref())?
+        } else {
+            src.tags.clone()
+        };
+        let class = match input.storage_class {
+            Some(c) => storage_class(Some(c))?,
+            None => src.storage_class.clone(),
+        };
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .and_then(|a| Algorithm::from_name(a.as_str()))
+            .or_else(|| {
+                src.checksum
+                    .as_ref()
+                    .and_then(|c| Algorithm::from_name(&c.algorithm))
+            });
+        let StagedBody { staged, computed } = self
+            .stage_body(&input.bucket, &input.key, source.body, algorithm, 1, true)
+            .await?;
+        if staged.size != source.len {
+            return Err(s3_err(StorageError::IncompleteBody(
+                "the copy source changed while it was read".into(),
+            )));
+        }
+        let checksum = computed.map(|(a, v)| StoredChecksum {
+            algorithm: a.name().into(),
+            value: v,
+            kind: "FULL_OBJECT".into(),
+        });
+        let opts = PutOptions {
+            headers,
+            user_metadata: user_meta,
+            storage_class: class,
+            tags,
+            checksum: checksum.clone(),
+            ..Default::default()
+        };
+        let set = self.store.set_for(&input.bucket, &input.key);
+        let version = set
+            .commit_object(&input.bucket, &input.key, staged, opts)
+            .await
+            .map_err(s3_err)?;
+        let mut result = CopyObjectResult {
+            e_tag: version.object.as_ref().map(|o| etag(&o.etag)),
+            last_modified: Some(timestamp(version.mod_time_ns)),
+            ..Default::default()
+        };
+        if let Some(c) = checksum {
+            let mut fields = Checksum::default();
+            if let Some(a) = Algorithm::from_name(&c.algorithm) {
+                super::checksum::set(&mut fields, a, c.value);
+            }
+            result.checksum_crc32 = fields.checksum_crc32;
+            result.checksum_crc32c = fields.checksum_crc32c;
+            result.checksum_crc64nvme = fields.checksum_crc64nvme;
+            result.checksum_sha1 = fields.checksum_sha1;
+            result.checksum_sha256 = fields.checksum_sha256;
+        }
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            ..Default::default()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_ranges() {
+        assert_eq!(source_range(None, 10).unwrap(), None);
+        assert_eq!(source_range(Some("bytes=0-9"), 10).unwrap(), Some((0, 10)));
+        assert_eq!(source_range(Some("bytes=2-2"), 10).unwrap(), Some((2, 3)));
+        assert!(source_range(Some("bytes=5-10"), 10).is_err());
+        assert!(source_range(Some("bytes=5-4"), 10).is_err());
+        assert!(source_range(Some("0-4"), 10).is_err());
+    }
+}

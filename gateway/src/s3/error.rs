@@ -1,0 +1,76 @@
+//! One mapping from storage errors to the S3 error a client sees.
+
+use s3s::{s3_error, S3Error, S3ErrorCode};
+use storage::StorageError;
+
+/// Converts a storage error to the AWS error code, status and message.
+pub fn s3_err(e: StorageError) -> S3Error {
+    match e {
+        StorageError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        StorageError::BucketExists => {
+            s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
+        }
+        StorageError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
+        StorageError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        StorageError::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        StorageError::InvalidPart(m) => S3Error::with_message(S3ErrorCode::InvalidPart, m),
+        StorageError::InvalidPartOrder => s3_error!(InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."),
+        StorageError::EntityTooSmall(n) => {
+            s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size (part {n}).")
+        }
+        StorageError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
+        StorageError::BadDigest(m) => S3Error::with_message(S3ErrorCode::BadDigest, m),
+        StorageError::IncompleteBody(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
+        StorageError::Body(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
+        e @ StorageError::Quorum { .. } => {
+            tracing::warn!(error = %e, "quorum not reached");
+            S3Error::with_message(S3ErrorCode::SlowDown, format!("Resource requested is unreadable, please reduce your request rate: {e}"))
+        }
+        e => {
+            tracing::error!(error = %e, "internal error");
+            S3Error::with_message(S3ErrorCode::InternalError, "We encountered an internal error. Please try again.")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    #[test]
+    fn codes_and_statuses_match_aws() {
+        let cases = [
+            (StorageError::NoSuchBucket, "NoSuchBucket", 404),
+            (StorageError::NoSuchKey, "NoSuchKey", 404),
+            (StorageError::BucketNotEmpty, "BucketNotEmpty", 409),
+            (StorageError::BucketExists, "BucketAlreadyOwnedByYou", 409),
+            (StorageError::NoSuchUpload, "NoSuchUpload", 404),
+            (StorageError::InvalidPartOrder, "InvalidPartOrder", 400),
+            (StorageError::EntityTooSmall(1), "EntityTooSmall", 400),
+            (StorageError::PreconditionFailed, "PreconditionFailed", 412),
+            (StorageError::BadDigest("x".into()), "BadDigest", 400),
+            (
+                StorageError::Quorum {
+                    what: "x",
+                    got: 1,
+                    needed: 2,
+                },
+                "SlowDown",
+                503,
+            ),
+        ];
+        for (e, code, status) in cases {
+            let s = s3_err(e);
+            assert_eq!(s.code().as_str(), code);
+            assert_eq!(
+                s.status_code(),
+                Some(StatusCode::from_u16(status).unwrap()),
+                "{code}"
+            );
+        }
+    }
+}

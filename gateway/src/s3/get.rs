@@ -1,0 +1,303 @@
+//! GetObject and HeadObject: conditional headers, ranges and part numbers, response header
+//! overrides, and the streamed body.
+
+use super::{etag, require_bucket, stored_checksum, timestamp, Gateway};
+use crate::s3::error::s3_err;
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use std::sync::Arc;
+use storage::meta::ObjectVersion;
+use storage::ObjectView;
+
+/// The byte range a GET or HEAD serves, and whether it was asked for (206).
+struct Served {
+    start: u64,
+    end: u64,
+    partial: bool,
+    parts_count: Option<i32>,
+}
+
+/// Conditional request headers.
+struct Conditions {
+    if_match: Option<IfMatch>,
+    if_none_match: Option<IfNoneMatch>,
+    if_modified_since: Option<IfModifiedSince>,
+    if_unmodified_since: Option<IfUnmodifiedSince>,
+}
+
+fn condition_matches(cond: &ETagCondition, current: &str) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == current,
+    }
+}
+
+fn seconds(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+/// Evaluates conditions in the order RFC 9110 and S3 use: If-Match, else If-Unmodified-Since
+/// (412); then If-None-Match, else If-Modified-Since (304).
+fn check_conditions(c: &Conditions, obj: &ObjectVersion, mod_time_ns: i64) -> S3Result<()> {
+    let modified = mod_time_ns.div_euclid(1_000_000_000);
+    match (&c.if_match, &c.if_unmodified_since) {
+        (Some(m), _) if !condition_matches(m, &obj.etag) => {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        (None, Some(t)) if modified > seconds(t) => {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        _ => {}
+    }
+    match (&c.if_none_match, &c.if_modified_since) {
+        (Some(m), _) if condition_matches(m, &obj.etag) => Err(s3_error!(NotModified)),
+        (None, Some(t)) if modified <= seconds(t) => Err(s3_error!(NotModified)),
+        _ => Ok(()),
+    }
+}
+
+fn served(
+    obj: &ObjectVersion,
+    range: Option<Range>,
+    part_number: Option<PartNumber>,
+) -> S3Result<Served> {
+    if let Some(n) = part_number {
+        if range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ));
+        }
+        let index = usize::try_from(n)
+            .ok()
+            .filter(|i| *i >= 1 && *i <= obj.parts.len())
+            .ok_or_else(|| {
+                super::custom_error(
+                    "InvalidPartNumber",
+                    http::StatusCode::RANGE_NOT_SATISFIABLE,
+                    "The requested partnumber is not satisfiable",
+                )
+            })?;
+        let start: u64 = obj.parts[..index - 1].iter().map(|p| p.size).sum();
+        let end = start + obj.parts[index - 1].size;
+        return Ok(Served {
+            start,
+            end,
+            partial: true,
+            parts_count: Some(obj.parts.len() as i32),
+        });
+    }
+    match range {
+        None => Ok(Served {
+            start: 0,
+            end: obj.size,
+            partial: false,
+            parts_count: None,
+        }),
+        Some(r) => {
+            let span = r
+                .check(obj.size)
+                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+            Ok(Served {
+                start: span.start,
+                end: span.end,
+                partial: true,
+                parts_count: None,
+            })
+        }
+    }
+}
+
+fn parse_http_date(s: &Option<String>) -> Option<Timestamp> {
+    s.as_deref()
+        .and_then(|s| Timestamp::parse(TimestampFormat::HttpDate, s).ok())
+}
+
+/// Response overrides (`response-content-type=…`) replace stored headers.
+struct Overrides {
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    content_type: Option<ContentType>,
+    expires: Option<Timestamp>,
+}
+
+impl Gateway {
+    async fn read_view(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<ObjectView> {
+        require_bucket(&self.store, bucket).await?;
+        if version_id.is_some_and(|v| v != "null") {
+            return Err(s3_error!(
+                NoSuchVersion,
+                "The specified version does not exist."
+            ));
+        }
+        self.store
+            .set_for(bucket, key)
+            .view(bucket, key)
+            .await
+            .map_err(s3_err)
+    }
+
+    pub(super) async fn get_object_op(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let view = self
+            .read_view(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        let obj = view.object().clone();
+        let conditions = Conditions {
+            if_match: input.if_match,
+            if_none_match: input.if_none_match,
+            if_modified_since: input.if_modified_since,
+            if_unmodified_since: input.if_unmodified_since,
+        };
+        check_conditions(&conditions, &obj, view.version.mod_time_ns)?;
+        let span = served(&obj, input.range, input.part_number)?;
+        let (checksum, checksum_type) = if span.partial {
+            Default::default()
+        } else {
+            stored_checksum(&obj, input.checksum_mode.as_ref())
+        };
+        let set = self.store.set_for(&input.bucket, &input.key);
+        let mod_time = view.version.mod_time_ns;
+        let mut rx =
+            Arc::clone(set).read_range(&input.bucket, &input.key, view, span.start, span.end);
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let o = Overrides {
+            cache_control: input.response_cache_control,
+            content_disposition: input.response_content_disposition,
+            content_encoding: input.response_content_encoding,
+            content_language: input.response_content_language,
+            content_type: input.response_content_type,
+            expires: input.response_expires,
+        };
+        let h = &obj.headers;
+        let out = GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((span.end - span.start) as i64),
+            content_range: span.partial.then(|| {
+                format!(
+                    "bytes {}-{}/{}",
+                    span.start,
+                    span.end.saturating_sub(1),
+                    obj.size
+                )
+            }),
+            parts_count: span.parts_count,
+            e_tag: Some(etag(&obj.etag)),
+            last_modified: Some(timestamp(mod_time)),
+            metadata: (!obj.user_metadata.is_empty())
+                .then(|| obj.user_metadata.clone().into_iter().collect()),
+            cache_control: o.cache_control.or_else(|| h.cache_control.clone()),
+            content_disposition: o
+                .content_disposition
+                .or_else(|| h.content_disposition.clone()),
+            content_encoding: o.content_encoding.or_else(|| h.content_encoding.clone()),
+            content_language: o.content_language.or_else(|| h.content_language.clone()),
+            content_type: o
+                .content_type
+                .or_else(|| h.content_type.as_deref().and_then(|t| t.parse().ok())),
+            expires: o.expires.or_else(|| parse_http_date(&h.expires)),
+            storage_class: (obj.storage_class != "STANDARD")
+                .then(|| StorageClass::from(obj.storage_class.clone())),
+            tag_count: (!obj.tags.is_empty()).then_some(obj.tags.len() as i32),
+            checksum_crc32: checksum.checksum_crc32,
+            checksum_crc32c: checksum.checksum_crc32c,
+            checksum_crc64nvme: checksum.checksum_crc64nvme,
+            checksum_sha1: checksum.checksum_sha1,
+            checksum_sha256: checksum.checksum_sha256,
+            checksum_type,
+            ..Default::default()
+        };
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn head_object_op(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let view = self
+            .read_view(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        let obj = view.object();
+        let conditions = Conditions {
+            if_match: input.if_match,
+            if_none_match: input.if_none_match,
+            if_modified_since: input.if_modified_since,
+            if_unmodified_since: input.if_unmodified_since,
+        };
+        check_conditions(&conditions, obj, view.version.mod_time_ns)?;
+        let span = served(obj, input.range, input.part_number)?;
+        let (checksum, checksum_type) = if span.partial {
+            Default::default()
+        } else {
+            stored_checksum(obj, input.checksum_mode.as_ref())
+        };
+        let h = &obj.headers;
+        let out = HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((span.end - span.start) as i64),
+            content_range: span.partial.then(|| {
+                format!(
+                    "bytes {}-{}/{}",
+                    span.start,
+                    span.end.saturating_sub(1),
+                    obj.size
+                )
+            }),
+            parts_count: span.parts_count,
+            e_tag: Some(etag(&obj.etag)),
+            last_modified: Some(timestamp(view.version.mod_time_ns)),
+            metadata: (!obj.user_metadata.is_empty())
+                .then(|| obj.user_metadata.clone().into_iter().collect()),
+            cache_control: input
+                .response_cache_control
+                .or_else(|| h.cache_control.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .or_else(|| h.content_disposition.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .or_else(|| h.content_encoding.clone()),
+            content_language: input
+                .response_content_language
+                .or_else(|| h.content_language.clone()),
+            content_type: input
+                .response_content_type
+                .or_else(|| h.content_type.as_deref().and_then(|t| t.parse().ok())),
+            expires: input
+                .response_expires
+                .or_else(|| parse_http_date(&h.expires)),
+            storage_class: (obj.storage_class != "STANDARD")
+                .then(|| StorageClass::from(obj.storage_class.clone())),
+            checksum_crc32: checksum.checksum_crc32,
+            checksum_crc32c: checksum.checksum_crc32c,
+            checksum_crc64nvme: checksum.checksum_crc64nvme,
+            checksum_sha1: checksum.checksum_sha1,
+            checksum_sha256: checksum.checksum_sha256,
+            checksum_type,
+            ..Default::default()
+        };
+        let mut resp = S3Response::new(out);
+        if span.partial {
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
+    }
+}

@@ -1,0 +1,337 @@
+//! The S3 API: s3s parses requests, checks signatures and writes responses; this module maps
+//! each operation onto the store. One file per operation family:
+//! `bucket` (create, delete, head, list, location), `put`, `get` (GET and HEAD), `list`,
+//! `delete`, `copy`, `multipart`; `checksum` and `error` are shared.
+
+mod bucket;
+pub mod checksum;
+mod copy;
+mod delete;
+pub mod error;
+mod get;
+mod list;
+mod multipart;
+mod put;
+
+use crate::s3::error::s3_err;
+use bytes::Bytes;
+use futures::StreamExt;
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use storage::meta::{ContentHeaders, ObjectVersion};
+use storage::{ByteStream, StorageError, Store};
+
+/// Largest object a single PUT may carry (AWS: 5 GiB).
+pub const MAX_PUT_SIZE: i64 = 5 * 1024 * 1024 * 1024;
+/// Largest user metadata (AWS: 2 KiB of `x-amz-meta-*` names and values).
+pub const MAX_USER_METADATA: usize = 2 * 1024;
+/// Bucket names the gateway keeps for its own API paths.
+pub const RESERVED_BUCKETS: [&str; 1] = ["strata"];
+
+/// The S3 front of a node.
+#[derive(Clone)]
+pub struct Gateway {
+    pub store: Arc<Store>,
+}
+
+/// Nanoseconds since the epoch as an S3 timestamp (second precision, as S3 reports).
+pub fn timestamp(ns: i64) -> Timestamp {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t.replace_nanosecond(0).expect("0 is valid"))
+}
+
+pub fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_owned())
+}
+
+/// A request body as the store's byte stream.
+pub fn body_stream(body: Option<StreamingBlob>) -> ByteStream {
+    match body {
+        Some(blob) => Box::pin(blob.map(|r| r.map_err(|e| StorageError::Body(e.to_string())))),
+        None => Box::pin(futures::stream::empty::<storage::Result<Bytes>>()),
+    }
+}
+
+/// Standard headers a PUT, copy or multipart create stores.
+pub fn content_headers(
+    content_type: Option<ContentType>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+) -> ContentHeaders {
+    ContentHeaders {
+        content_type: content_type.map(|c| c.to_string()),
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires: expires.and_then(|e| {
+            let mut buf = Vec::new();
+            e.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+            String::from_utf8(buf).ok()
+        }),
+    }
+}
+
+/// Validates and normalises `x-amz-meta-*` pairs.
+pub fn user_metadata(metadata: Option<Metadata>) -> S3Result<BTreeMap<String, String>> {
+    let map: BTreeMap<String, String> = metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let size: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_METADATA {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size."
+        ));
+    }
+    Ok(map)
+}
+
+/// Only the storage classes of the hot tier are accepted.
+pub fn storage_class(class: Option<StorageClass>) -> S3Result<String> {
+    match class.as_ref().map(|c| c.as_str()) {
+        None | Some("STANDARD") => Ok("STANDARD".into()),
+        Some("REDUCED_REDUNDANCY") => Ok("REDUCED_REDUNDANCY".into()),
+        Some(other) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidStorageClass,
+            format!("The storage class {other} is not valid."),
+        )),
+    }
+}
+
+/// Parses an `x-amz-tagging` header (URL query form) with AWS's limits.
+pub fn parse_tagging(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
+    let Some(h) = header.filter(|h| !h.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut tags = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(h.as_bytes()) {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagKey you have provided is invalid"
+            ));
+        }
+        if tags.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err(s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
+        }
+    }
+    if tags.len() > 10 {
+        return Err(custom_error(
+            "BadRequest",
+            http::StatusCode::BAD_REQUEST,
+            "Object tags cannot be greater than 10",
+        ));
+    }
+    Ok(tags)
+}
+
+/// An AWS error code s3s has no variant for.
+pub fn custom_error(
+    code: &'static str,
+    status: http::StatusCode,
+    message: &'static str,
+) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    e.set_status_code(status);
+    e
+}
+
+/// Fails with `NoSuchBucket` unless the bucket exists.
+pub async fn require_bucket(store: &Store, bucket: &str) -> S3Result<()> {
+    store.bucket(bucket).await.map(drop).map_err(s3_err)
+}
+
+/// The checksum stored with a version, as response fields, when the client asked for it.
+pub fn stored_checksum(
+    obj: &ObjectVersion,
+    mode: Option<&ChecksumMode>,
+) -> (Checksum, Option<ChecksumType>) {
+    let mut out = Checksum::default();
+    let enabled = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    let Some(c) = obj.checksum.as_ref().filter(|_| enabled) else {
+        return (out, None);
+    };
+    if let Some(a) = checksum::Algorithm::from_name(&c.algorithm) {
+        checksum::set(&mut out, a, c.value.clone());
+    }
+    (out, Some(ChecksumType::from(c.kind.clone())))
+}
+
+#[async_trait::async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.list_buckets_op(req).await
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.create_bucket_op(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.head_bucket_op(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.delete_bucket_op(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.get_bucket_location_op(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.put_object_op(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.get_object_op(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.head_object_op(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.delete_object_op(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.delete_objects_op(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.copy_object_op(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.list_objects_op(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.list_objects_v2_op(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.create_multipart_upload_op(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.upload_part_op(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.upload_part_copy_op(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.complete_multipart_upload_op(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.abort_multipart_upload_op(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.list_parts_op(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.list_multipart_uploads_op(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagging_header_limits() {
+        assert_eq!(parse_tagging(Some("a=1&b=2")).unwrap().len(), 2);
+        let eleven: String = (0..11).map(|i| format!("k{i}=v&")).collect();
+        assert!(parse_tagging(Some(&eleven)).is_err());
+        assert!(parse_tagging(Some(&format!("{}=v", "k".repeat(129)))).is_err());
+        assert!(parse_tagging(Some("a=1&a=2")).is_err());
+    }
+
+    #[test]
+    fn metadata_is_lower_cased_and_bounded() {
+        let mut m = Metadata::new();
+        m.insert("Color".into(), "blue".into());
+        assert_eq!(user_metadata(Some(m)).unwrap()["color"], "blue");
+        let mut big = Metadata::new();
+        big.insert("k".into(), "v".repeat(MAX_USER_METADATA));
+        assert!(user_metadata(Some(big)).is_err());
+    }
+}

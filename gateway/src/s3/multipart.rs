@@ -1,0 +1,499 @@
+//! Multipart uploads: create, upload part (and part copy), complete, abort, list parts and
+//! list uploads.
+
+use super::bucket::owner;
+use super::checksum::{self, Algorithm};
+use super::copy::SourceConditions;
+use super::list::encode_name;
+use super::put::{write_precondition, StagedBody};
+use super::{
+    content_headers, etag, parse_tagging, require_bucket, storage_class, timestamp, user_metadata,
+    Gateway,
+};
+use crate::s3::error::s3_err;
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::meta::{StoredChecksum, UploadRecord};
+use storage::{PutOptions, StorageError};
+use uuid::Uuid;
+
+/// Largest part (AWS: 5 GiB).
+const MAX_PART_SIZE: i64 = 5 * 1024 * 1024 * 1024;
+/// Highest part number.
+const MAX_PART_NUMBER: i32 = 10_000;
+
+fn part_number(n: i32) -> S3Result<u32> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
+    }
+}
+
+fn upload_id(id: &str) -> S3Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| s3_err(StorageError::NoSuchUpload))
+}
+
+fn upload_algorithm(u: &UploadRecord) -> Option<Algorithm> {
+    u.checksum_algorithm
+        .as_deref()
+        .and_then(Algorithm::from_name)
+}
+
+impl Gateway {
+    async fn open_upload(&self, bucket: &str, key: &str, id: &str) -> S3Result<UploadRecord> {
+        require_bucket(&self.store, bucket).await?;
+        let id = upload_id(id)?;
+        self.store
+            .set_for(bucket, key)
+            .upload(bucket, key, id)
+            .await
+            .map_err(s3_err)
+    }
+
+    pub(super) async fn create_multipart_upload_op(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        require_bucket(&self.store, &input.bucket).await?;
+        let algorithm = input.checksum_algorithm.as_ref().map(|a| {
+            Algorithm::from_name(a.as_str()).ok_or_else(|| {
+                s3_error!(
+                    InvalidRequest,
+                    "Checksum algorithm {} is not supported",
+                    a.as_str()
+                )
+            })
+        });
+        let algorithm = algorithm.transpose()?;
+        let opts = PutOptions {
+            headers: content_headers(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires,
+            ),
+            user_metadata: user_metadata(input.metadata)?,
+            storage_class: storage_class(input.storage_class)?,
+            tags: parse_tagging(input.tagging.as_deref())?,
+            checksum: algorithm.map(|a| StoredChecksum {
+                algorithm: a.name().into(),
+                value: String::new(),
+                kind: "COMPOSITE".into(),
+            }),
+            ..Default::default()
+        };
+        let checksum_type = algorithm.map(|_| {
+            input
+                .checksum_type
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_else(|| "COMPOSITE".into())
+        });
+        if checksum_type.as_deref() == Some("FULL_OBJECT") {
+            return Err(s3_error!(
+                NotImplemented,
+                "FULL_OBJECT checksums for multipart uploads are not supported yet"
+            ));
+        }
+        let set = self.store.set_for(&input.bucket, &input.key);
+        let upload = set
+            .create_upload(&input.bucket, &input.key, &opts, checksum_type.clone())
+            .await
+            .map_err(s3_err)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload.upload_id.to_string()),
+            checksum_algorithm: algorithm.map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
+            checksum_type: checksum_type.map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn upload_part_op(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let S3Request {
+            input,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        let number = part_number(input.part_number)?;
+        let upload = self
+            .open_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        if input.content_length.is_some_and(|l| l > MAX_PART_SIZE) {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            ));
+        }
+        let (staged, checksum) = self
+            .stage_verified(
+                &input.bucket,
+                &input.key,
+                input.body,
+                &headers,
+                trailing_headers,
+                upload_algorithm(&upload),
+                number,
+            )
+            .await?;
+        let set = self.store.set_for(&input.bucket, &input.key);
+        let part = set
+            .commit_part(
+                upload.upload_id,
+                staged,
+                checksum.as_ref().map(|c| c.value.clone()),
+            )
+            .await
+            .map_err(s3_err)?;
+        let mut out = UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+            ..Default::default()
+        };
+        if let (Some(c), Some(a)) = (checksum, upload_algorithm(&upload)) {
+            let mut fields = Checksum::default();
+            checksum::set(&mut fields, a, c.value);
+            out.checksum_crc32 = fields.checksum_crc32;
+            out.checksum_crc32c = fields.checksum_crc32c;
+            out.checksum_crc64nvme = fields.checksum_crc64nvme;
+            out.checksum_sha1 = fields.checksum_sha1;
+            out.checksum_sha256 = fields.checksum_sha256;
+        }
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn upload_part_copy_op(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let number = part_number(input.part_number)?;
+        let upload = self
+            .open_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        let conditions = SourceConditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+        };
+        let source = self
+            .open_source(
+                &input.copy_source,
+                &conditions,
+                input.copy_source_range.as_deref(),
+            )
+            .await?;
+        if source.len as i64 > MAX_PART_SIZE {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            ));
+        }
+        let algorithm = upload_algorithm(&upload);
+        let StagedBody { staged, computed } = self
+            .stage_body(
+                &input.bucket,
+                &input.key,
+                source.body,
+                algorithm,
+                number,
+                false,
+            )
+            .await?;
+        if staged.size != source.len {
+            return Err(s3_err(StorageError::IncompleteBody(
+                "the copy source changed while it was read".into(),
+            )));
+        }
+        let set = self.store.set_for(&input.bucket, &input.key);
+        let part = set
+            .commit_part(
+                upload.upload_id,
+                staged,
+                computed.as_ref().map(|(_, v)| v.clone()),
+            )
+            .await
+            .map_err(s3_err)?;
+        let mut result = CopyPartResult {
+            e_tag: Some(etag(&part.etag)),
+            last_modified: Some(timestamp(part.mod_time_ns)),
+            ..Default::default()
+        };
+        if let Some((a, v)) = computed {
+            let mut fields = Checksum::default();
+            checksum::set(&mut fields, a, v);
+            result.checksum_crc32 = fields.checksum_crc32;
+            result.checksum_crc32c = fields.checksum_crc32c;
+            result.checksum_crc64nvme = fields.checksum_crc64nvme;
+            result.checksum_sha1 = fields.checksum_sha1;
+            result.checksum_sha256 = fields.checksum_sha256;
+        }
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn complete_multipart_upload_op(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = self
+            .open_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        let requested: Vec<(u32, String)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                let n = part_number(p.part_number.unwrap_or(0))?;
+                let e = p
+                    .e_tag
+                    .map(|e| e.value().to_owned())
+                    .ok_or_else(|| s3_error!(InvalidPart, "Every part needs an ETag"))?;
+                Ok((n, e))
+            })
+            .collect::<S3Result<_>>()?;
+        if requested.is_empty() {
+            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+        }
+        let set = self.store.set_for(&input.bucket, &input.key);
+        let algorithm = upload_algorithm(&upload);
+        let checksum = match algorithm {
+            None => None,
+            Some(a) => {
+                let parts = set.parts(upload.upload_id).await.map_err(s3_err)?;
+                let values: Option<Vec<String>> = requested
+                    .iter()
+                    .map(|(n, _)| {
+                        parts
+                            .iter()
+                            .find(|p| p.number == *n)
+                            .and_then(|p| p.checksum.clone())
+                    })
+                    .collect();
+                values
+                    .and_then(|v| checksum::composite(a, &v))
+                    .map(|value| StoredChecksum {
+                        algorithm: a.name().into(),
+                        value,
+                        kind: "COMPOSITE".into(),
+                    })
+            }
+        };
+        let opts = PutOptions {
+            checksum: checksum.clone(),
+            precondition: write_precondition(input.if_none_match, input.if_match)?,
+            ..Default::default()
+        };
+        let version = set
+            .complete_upload(&upload, &requested, opts)
+            .await
+            .map_err(s3_err)?;
+        let mut out = CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            e_tag: version.object.as_ref().map(|o| etag(&o.etag)),
+            ..Default::default()
+        };
+        if let (Some(c), Some(a)) = (checksum, algorithm) {
+            let mut fields = Checksum::default();
+            checksum::set(&mut fields, a, c.value);
+            out.checksum_crc32 = fields.checksum_crc32;
+            out.checksum_crc32c = fields.checksum_crc32c;
+            out.checksum_crc64nvme = fields.checksum_crc64nvme;
+            out.checksum_sha1 = fields.checksum_sha1;
+            out.checksum_sha256 = fields.checksum_sha256;
+            out.checksum_type = Some(ChecksumType::from(c.kind));
+        }
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn abort_multipart_upload_op(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let upload = self
+            .open_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        self.store
+            .set_for(&input.bucket, &input.key)
+            .abort_upload(upload.upload_id)
+            .await
+            .map_err(s3_err)?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn list_parts_op(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let upload = self
+            .open_upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
+        let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let parts = self
+            .store
+            .set_for(&input.bucket, &input.key)
+            .parts(upload.upload_id)
+            .await
+            .map_err(s3_err)?;
+        let after: Vec<_> = parts.into_iter().filter(|p| p.number > marker).collect();
+        let truncated = after.len() > max;
+        let page: Vec<_> = after.into_iter().take(max).collect();
+        let algorithm = upload_algorithm(&upload);
+        let next = page.last().map(|p| p.number as i32);
+        let parts = page
+            .into_iter()
+            .map(|p| {
+                let mut fields = Checksum::default();
+                if let (Some(a), Some(v)) = (algorithm, p.checksum.clone()) {
+                    checksum::set(&mut fields, a, v);
+                }
+                Part {
+                    part_number: Some(p.number as i32),
+                    e_tag: Some(etag(&p.etag)),
+                    size: Some(p.size as i64),
+                    last_modified: Some(timestamp(p.mod_time_ns)),
+                    checksum_crc32: fields.checksum_crc32,
+                    checksum_crc32c: fields.checksum_crc32c,
+                    checksum_crc64nvme: fields.checksum_crc64nvme,
+                    checksum_sha1: fields.checksum_sha1,
+                    checksum_sha256: fields.checksum_sha256,
+                }
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max as i32),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: if truncated { next } else { None },
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            initiator: Some(Initiator {
+                id: owner().id,
+                display_name: owner().display_name,
+            }),
+            owner: Some(owner()),
+            storage_class: Some(StorageClass::from(upload.storage_class)),
+            checksum_algorithm: algorithm.map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_multipart_uploads_op(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        require_bucket(&self.store, &input.bucket).await?;
+        let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().unwrap_or_default();
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let id_marker = input.upload_id_marker.clone().unwrap_or_default();
+        let url = input
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == EncodingType::URL);
+        let all = self
+            .store
+            .list_uploads(&input.bucket)
+            .await
+            .map_err(s3_err)?;
+        let mut uploads = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut last: Option<(String, String)> = None;
+        for u in all.into_iter().filter(|u| u.key.starts_with(&prefix)) {
+            let after_marker = if id_marker.is_empty() {
+                u.key > key_marker || key_marker.is_empty()
+            } else {
+                u.key > key_marker || (u.key == key_marker && u.upload_id.to_string() > id_marker)
+            };
+            if !after_marker {
+                continue;
+            }
+            let rolled = (!delimiter.is_empty())
+                .then(|| u.key[prefix.len()..].find(&delimiter))
+                .flatten();
+            if let Some(i) = rolled {
+                let cp = u.key[..prefix.len() + i + delimiter.len()].to_owned();
+                if prefixes.last() == Some(&cp) {
+                    continue;
+                }
+                if uploads.len() + prefixes.len() == max {
+                    truncated = true;
+                    break;
+                }
+                last = Some((cp.clone(), String::new()));
+                prefixes.push(cp);
+                continue;
+            }
+            if uploads.len() + prefixes.len() == max {
+                truncated = true;
+                break;
+            }
+            last = Some((u.key.clone(), u.upload_id.to_string()));
+            uploads.push(MultipartUpload {
+                key: Some(encode_name(&u.key, url)),
+                upload_id: Some(u.upload_id.to_string()),
+                initiated: Some(timestamp(u.initiated_ns)),
+                storage_class: Some(StorageClass::from(u.storage_class.clone())),
+                owner: Some(owner()),
+                initiator: Some(Initiator {
+                    id: owner().id,
+                    display_name: owner().display_name,
+                }),
+                checksum_algorithm: upload_algorithm(&u)
+                    .map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
+                ..Default::default()
+            });
+        }
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix.map(|p| encode_name(&p, url)),
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: truncated
+                .then(|| last.as_ref().map(|l| l.0.clone()))
+                .flatten(),
+            next_upload_id_marker: truncated
+                .then(|| last.as_ref().map(|l| l.1.clone()))
+                .flatten(),
+            uploads: Some(uploads),
+            common_prefixes: Some(
+                prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(encode_name(&p, url)),
+                    })
+                    .collect(),
+            ),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,300 @@
+//! Node wiring: open the drives, start the store, and serve S3 (through s3s), the admin API,
+//! health probes and metrics on one listener.
+
+use crate::admin::AdminRoute;
+use crate::config::Config;
+use crate::metrics::{classify, Metrics};
+use crate::s3::Gateway;
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use s3s::auth::SimpleAuth;
+use s3s::host::{S3Host, VirtualHost};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{Body, S3Result};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+use storage::{Drive, LocalDrive, Store};
+
+/// Virtual-host-style buckets under configured domains; path style for anything else
+/// (IP addresses, unknown names), so a plain `http://127.0.0.1:9000` endpoint always works.
+struct Domains(Vec<String>);
+
+impl S3Host for Domains {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        for domain in &self.0 {
+            if let Some(bucket) = name
+                .strip_suffix(domain.as_str())
+                .and_then(|b| b.strip_suffix('.'))
+            {
+                return Ok(VirtualHost::new(domain.as_str()).with_bucket(bucket));
+            }
+        }
+        Ok(VirtualHost::new(name))
+    }
+}
+
+/// Everything a request handler needs.
+pub struct Node {
+    pub store: Arc<Store>,
+    s3: S3Service,
+    metrics: Metrics,
+}
+
+/// Opens the drives and the store; refuses foreign drives with a clear message.
+pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
+    let mut drives: Vec<Arc<dyn Drive>> = Vec::new();
+    for path in &config.drives {
+        let drive = LocalDrive::open(path)
+            .with_context(|| format!("cannot open drive {}", path.display()))?;
+        drives.push(Arc::new(drive));
+    }
+    let (store, fresh) = Store::open(drives, config.parity)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.start_background(fresh);
+    let mut builder = S3ServiceBuilder::new(Gateway {
+        store: store.clone(),
+    });
+    builder.set_auth(SimpleAuth::from_single(
+        config.root_user.clone(),
+        config.root_password.clone(),
+    ));
+    builder.set_host(Domains(config.domains.clone()));
+    builder.set_route(AdminRoute {
+        store: store.clone(),
+    });
+    Ok(Arc::new(Node {
+        store,
+        s3: builder.build(),
+        metrics: Metrics::default(),
+    }))
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Body::from(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+impl Node {
+    /// True when every erasure set can both read and write.
+    fn ready(&self) -> bool {
+        self.store.sets().iter().all(|s| {
+            s.drives().iter().filter(|d| d.is_online()).count() >= s.layout().write_quorum()
+        })
+    }
+
+    /// Health probes and metrics answer unsigned GETs on fixed paths; signed requests to the
+    /// same paths are S3 calls to buckets of those names.
+    fn probe(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
+        let signed = req.headers().contains_key(http::header::AUTHORIZATION)
+            || req
+                .uri()
+                .query()
+                .is_some_and(|q| q.contains("X-Amz-Signature"));
+        if signed || (req.method() != Method::GET && req.method() != Method::HEAD) {
+            return None;
+        }
+        match req.uri().path() {
+            "/health/live" => Some(text(StatusCode::OK, "OK\n")),
+            "/health/ready" if self.ready() => Some(text(StatusCode::OK, "OK\n")),
+            "/health/ready" => Some(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not enough drives online\n",
+            )),
+            "/metrics" => {
+                for set in self.store.sets() {
+                    for d in set.drives() {
+                        self.metrics.set_drive(d.label(), d.is_online());
+                    }
+                }
+                let mut r = text(StatusCode::OK, self.metrics.encode());
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
+        if let Some(resp) = self.probe(&req) {
+            return Ok(resp);
+        }
+        let started = Instant::now();
+        let api = classify(
+            req.method(),
+            req.uri(),
+            req.headers().contains_key("x-amz-copy-source"),
+        );
+        let request_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase();
+        let bytes_in = header_u64(req.headers(), "x-amz-decoded-content-length")
+            .or_else(|| header_u64(req.headers(), "content-length"))
+            .unwrap_or(0);
+        let mut resp = match self.s3.call(req.map(Body::from)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = ?e, "request failed outside the S3 layer");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "")
+            }
+        };
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            resp = with_request_id(resp, &request_id).await;
+        }
+        let h = resp.headers_mut();
+        h.insert(
+            "x-amz-request-id",
+            HeaderValue::from_str(&request_id).expect("hex"),
+        );
+        h.insert("server", HeaderValue::from_static("Strata"));
+        let bytes_out = header_u64(resp.headers(), "content-length").unwrap_or(0);
+        self.metrics.record(
+            api,
+            resp.status().as_u16(),
+            started.elapsed(),
+            bytes_in,
+            bytes_out,
+        );
+        Ok(resp)
+    }
+}
+
+fn header_u64(h: &http::HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.parse().ok()
+}
+
+/// Adds `<RequestId>` to an XML error body that lacks one (errors raised inside s3s).
+async fn with_request_id(resp: Response<Body>, request_id: &str) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let bytes = collected.to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    let body = if text.contains("</Error>") && !text.contains("<RequestId>") {
+        let patched = text.replacen(
+            "</Error>",
+            &format!("<RequestId>{request_id}</RequestId></Error>"),
+            1,
+        );
+        parts.headers.insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(patched.len()),
+        );
+        Bytes::from(patched)
+    } else {
+        bytes
+    };
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Serves the node until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    let node = open_node(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.address))?;
+    let layout = node.store.sets()[0].layout();
+    println!("Strata S3 endpoint: http://{}", listener.local_addr()?);
+    println!(
+        "  {} drive(s) in {} erasure set(s), {} data + {} parity shards",
+        config.drives.len(),
+        node.store.sets().len(),
+        layout.data,
+        layout.parity
+    );
+    if config.default_credentials {
+        println!(
+            "  credentials (defaults; set STRATA_ROOT_USER / STRATA_ROOT_PASSWORD to change):"
+        );
+    } else {
+        println!("  credentials:");
+    }
+    println!("    access key: {}", config.root_user);
+    if config.default_credentials {
+        println!("    secret key: {}", config.root_password);
+    }
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // Request headers beyond 64 KiB are refused by hyper with 431 before anything is read.
+    http.http1().max_buf_size(64 * 1024);
+    let http = Arc::new(http);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                };
+                let _ = stream.set_nodelay(true);
+                let node = node.clone();
+                let http = http.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| node.clone().handle(req));
+                    if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => {
+                println!("shutting down");
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_map_to_virtual_or_path_style() {
+        let d = Domains(vec!["localhost".into(), "s3.example.com".into()]);
+        assert_eq!(
+            d.parse_host_header("b1.localhost:9000").unwrap().bucket(),
+            Some("b1")
+        );
+        assert_eq!(
+            d.parse_host_header("my.bucket.s3.example.com")
+                .unwrap()
+                .bucket(),
+            Some("my.bucket")
+        );
+        assert_eq!(
+            d.parse_host_header("localhost:9000").unwrap().bucket(),
+            None
+        );
+        assert_eq!(
+            d.parse_host_header("127.0.0.1:9000").unwrap().bucket(),
+            None
+        );
+        assert_eq!(d.parse_host_header("other.host").unwrap().bucket(), None);
+    }
+}
