@@ -1,0 +1,159 @@
+"""One harness for every integration test: starts real `strata` processes on free ports with
+their own data directories, always stops them, and hands out real clients (boto3, aws CLI)."""
+
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("STRATA_BIN") or str(ROOT / "target" / "release" / "strata")
+USER = "testadmin"
+PASSWORD = "testadmin-secret-key"
+AWS = str(pathlib.Path(sys.executable).parent / "aws")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Strata:
+    """A `strata server` process on 127.0.0.1 with `drives` drive directories under `data`."""
+
+    def __init__(self, data, drives=4, user=USER, password=PASSWORD):
+        self.data = pathlib.Path(data)
+        self.drives = drives
+        self.user, self.password = user, password
+        self.port = free_port()
+        self.proc = None
+        self.log = self.data.parent / f"{self.data.name}-server.log"
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def drive_dir(self, i):
+        """Drive directory number i (1-based), as `--data` lays them out."""
+        return self.data / f"drive{i}"
+
+    def env(self):
+        env = dict(os.environ, STRATA_ROOT_USER=self.user, STRATA_ROOT_PASSWORD=self.password)
+        env.pop("AWS_CA_BUNDLE", None)
+        return env
+
+    def start(self, timeout=30):
+        log = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "server", "--address", f"127.0.0.1:{self.port}", "--data", str(self.data), "--drives", str(self.drives)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"strata exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                if requests.get(self.endpoint + "/health/ready", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("strata did not become ready: " + self.log.read_text()[-2000:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def client(self, user=None, password=None, **config):
+        cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=user or self.user,
+            aws_secret_access_key=password or self.password,
+            config=cfg,
+        )
+
+    def aws(self, *args, check=True, input=None):
+        env = dict(self.env(), AWS_ACCESS_KEY_ID=self.user, AWS_SECRET_ACCESS_KEY=self.password, AWS_DEFAULT_REGION="us-east-1")
+        out = subprocess.run([AWS, "--endpoint-url", self.endpoint, *args], env=env, capture_output=True, input=input)
+        if check and out.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {out.stderr.decode()}")
+        return out
+
+    def admin(self, *args):
+        out = subprocess.run([BIN, "admin", "--endpoint", self.endpoint, *args], env=self.env(), capture_output=True, timeout=300)
+        assert out.returncode == 0, out.stderr.decode()
+        return out.stdout.decode()
+
+
+def empty_bucket(s3, name):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    s = Strata(tmp_path_factory.mktemp("shared") / "data").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def s3(server):
+    return server.client()
+
+
+@pytest.fixture
+def bucket(s3):
+    name = "t-" + uuid.uuid4().hex[:20]
+    s3.create_bucket(Bucket=name)
+    yield name
+    empty_bucket(s3, name)
+    s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A server of the test's own, for tests that damage drives or kill the process."""
+    s = Strata(tmp_path / "data").start()
+    yield s
+    s.stop()
+    shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+def error_code(exc_info):
+    return exc_info.value.response["Error"]["Code"]
+
+
+def status(exc_info):
+    return exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
