@@ -11,7 +11,6 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use s3s::auth::SimpleAuth;
 use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, S3Result};
@@ -42,6 +41,26 @@ impl S3Host for Domains {
     }
 }
 
+/// The root account: one access key and its secret. Unknown keys get AWS's error code.
+struct RootAuth {
+    access_key: String,
+    secret_key: s3s::auth::SecretKey,
+}
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for RootAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
+        if access_key == self.access_key {
+            Ok(self.secret_key.clone())
+        } else {
+            Err(s3s::s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            ))
+        }
+    }
+}
+
 /// Everything a request handler needs.
 pub struct Node {
     pub store: Arc<Store>,
@@ -64,10 +83,10 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
     let mut builder = S3ServiceBuilder::new(Gateway {
         store: store.clone(),
     });
-    builder.set_auth(SimpleAuth::from_single(
-        config.root_user.clone(),
-        config.root_password.clone(),
-    ));
+    builder.set_auth(RootAuth {
+        access_key: config.root_user.clone(),
+        secret_key: config.root_password.clone().into(),
+    });
     builder.set_host(Domains(config.domains.clone()));
     builder.set_route(AdminRoute {
         store: store.clone(),

@@ -154,10 +154,10 @@ impl ErasureSet {
         }
         let mut parts = Vec::with_capacity(requested.len());
         let mut md5s = Md5::new();
+        if requested.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(StorageError::InvalidPartOrder);
+        }
         for (i, (number, etag)) in requested.iter().enumerate() {
-            if i > 0 && *number <= requested[i - 1].0 {
-                return Err(StorageError::InvalidPartOrder);
-            }
             let part = available
                 .get(number)
                 .filter(|p| etag_matches(etag, &p.etag) && etag.trim() != "*")

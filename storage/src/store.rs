@@ -349,13 +349,21 @@ impl Store {
                 let rolled = (!delimiter.is_empty())
                     .then(|| rest.find(delimiter))
                     .flatten();
+                let common = rolled.map(|i| key[..prefix.len() + i + delimiter.len()].to_owned());
+                if let Some(cp) = &common {
+                    // A prefix before the start (a V1 marker equal to it) was already returned.
+                    if cp.as_bytes() < lower.as_slice() {
+                        lower = prefix_successor(cp.as_bytes())
+                            .unwrap_or_else(|| key_successor(cp.as_bytes()));
+                        continue;
+                    }
+                }
                 if page.objects.len() + page.common_prefixes.len() == max_keys {
                     page.next = Some(lower);
                     return Ok(page);
                 }
-                match rolled {
-                    Some(i) => {
-                        let cp = key[..prefix.len() + i + delimiter.len()].to_owned();
+                match common {
+                    Some(cp) => {
                         lower = prefix_successor(cp.as_bytes())
                             .unwrap_or_else(|| key_successor(cp.as_bytes()));
                         page.common_prefixes.push(cp);

@@ -24,7 +24,7 @@ pub fn s3_err(e: StorageError) -> S3Error {
         StorageError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
         StorageError::BadDigest(m) => S3Error::with_message(S3ErrorCode::BadDigest, m),
         StorageError::IncompleteBody(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
-        StorageError::Body(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
+        StorageError::Body(m) => body_error(m),
         e @ StorageError::Quorum { .. } => {
             tracing::warn!(error = %e, "quorum not reached");
             S3Error::with_message(S3ErrorCode::SlowDown, format!("Resource requested is unreadable, please reduce your request rate: {e}"))
@@ -33,6 +33,26 @@ pub fn s3_err(e: StorageError) -> S3Error {
             tracing::error!(error = %e, "internal error");
             S3Error::with_message(S3ErrorCode::InternalError, "We encountered an internal error. Please try again.")
         }
+    }
+}
+
+/// Errors found while s3s decodes a request body (payload hash, chunk signatures, framing),
+/// told apart by the message of s3s's stream error.
+fn body_error(message: String) -> S3Error {
+    if message.contains("Sha256Mismatch") {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        e
+    } else if message.contains("SignatureMismatch") {
+        S3Error::with_message(
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided (chunk signature).",
+        )
+    } else {
+        S3Error::with_message(S3ErrorCode::IncompleteBody, message)
     }
 }
 

@@ -1,0 +1,159 @@
+"""Multipart uploads: numbering rules, ETags, completion errors, listing, copies, abort."""
+
+import hashlib
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import error_code, status
+
+MiB = 1024 * 1024
+
+
+def md5_of_parts(parts):
+    return hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest() + f"-{len(parts)}"
+
+
+def test_complete_gives_md5_n_etag_and_exact_bytes(s3, bucket):
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB + 3), os.urandom(1234)]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ContentType="application/x-mp", Metadata={"k": "v"})
+    done = []
+    for i, p in enumerate(parts, 1):
+        r = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=i, Body=p)
+        assert r["ETag"] == f'"{hashlib.md5(p).hexdigest()}"'
+        done.append({"PartNumber": i, "ETag": r["ETag"]})
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"], MultipartUpload={"Parts": done})
+    assert out["ETag"] == f'"{md5_of_parts(parts)}"'
+    got = s3.get_object(Bucket=bucket, Key="mp")
+    assert got["Body"].read() == b"".join(parts)
+    assert got["ContentType"] == "application/x-mp" and got["Metadata"] == {"k": "v"}
+    part2 = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
+    assert part2["PartsCount"] == 3 and part2["Body"].read() == parts[1]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_part_numbers_1_to_10000(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="n")
+    for bad in (0, 10001):
+        with pytest.raises(ClientError) as e:
+            s3.upload_part(Bucket=bucket, Key="n", UploadId=up["UploadId"], PartNumber=bad, Body=b"x")
+        assert error_code(e) == "InvalidArgument"
+    a = s3.upload_part(Bucket=bucket, Key="n", UploadId=up["UploadId"], PartNumber=1, Body=b"a" * (5 * MiB))
+    z = s3.upload_part(Bucket=bucket, Key="n", UploadId=up["UploadId"], PartNumber=10000, Body=b"z")
+    parts = [{"PartNumber": 1, "ETag": a["ETag"]}, {"PartNumber": 10000, "ETag": z["ETag"]}]
+    s3.complete_multipart_upload(Bucket=bucket, Key="n", UploadId=up["UploadId"], MultipartUpload={"Parts": parts})
+    assert s3.get_object(Bucket=bucket, Key="n", Range="bytes=-2")["Body"].read() == b"az"
+
+
+def test_completion_errors(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="e")
+    uid = up["UploadId"]
+    small = s3.upload_part(Bucket=bucket, Key="e", UploadId=uid, PartNumber=1, Body=b"tiny")
+    last = s3.upload_part(Bucket=bucket, Key="e", UploadId=uid, PartNumber=2, Body=b"end")
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="e", UploadId=uid, MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": small["ETag"]}, {"PartNumber": 2, "ETag": last["ETag"]}]})
+    assert error_code(e) == "EntityTooSmall"
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="e", UploadId=uid, MultipartUpload={"Parts": [
+            {"PartNumber": 2, "ETag": last["ETag"]}, {"PartNumber": 1, "ETag": small["ETag"]}]})
+    assert error_code(e) == "InvalidPartOrder"
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="e", UploadId=uid, MultipartUpload={"Parts": [
+            {"PartNumber": 3, "ETag": last["ETag"]}]})
+    assert error_code(e) == "InvalidPart"
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="e", UploadId=uid, MultipartUpload={"Parts": [
+            {"PartNumber": 2, "ETag": '"00000000000000000000000000000000"'}]})
+    assert error_code(e) == "InvalidPart"
+    # A single small part is allowed (it is the last one).
+    s3.complete_multipart_upload(Bucket=bucket, Key="e", UploadId=uid, MultipartUpload={"Parts": [
+        {"PartNumber": 2, "ETag": last["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="e")["Body"].read() == b"end"
+
+
+def test_unknown_upload(s3, bucket):
+    for uid in ("not-a-uuid", "6f1c1b6e-4b53-4d5e-9d1f-2a8f3e7c9b10"):
+        with pytest.raises(ClientError) as e:
+            s3.upload_part(Bucket=bucket, Key="x", UploadId=uid, PartNumber=1, Body=b"x")
+        assert error_code(e) == "NoSuchUpload" and status(e) == 404
+
+
+def test_upload_for_other_key_is_not_found(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="right")
+    with pytest.raises(ClientError) as e:
+        s3.upload_part(Bucket=bucket, Key="wrong", UploadId=up["UploadId"], PartNumber=1, Body=b"x")
+    assert error_code(e) == "NoSuchUpload"
+
+
+def test_reuploading_a_part_replaces_it(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="r")
+    s3.upload_part(Bucket=bucket, Key="r", UploadId=up["UploadId"], PartNumber=1, Body=b"first")
+    second = s3.upload_part(Bucket=bucket, Key="r", UploadId=up["UploadId"], PartNumber=1, Body=b"second")
+    parts = s3.list_parts(Bucket=bucket, Key="r", UploadId=up["UploadId"])["Parts"]
+    assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in parts] == [(1, second["ETag"], 6)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="r", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": second["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="r")["Body"].read() == b"second"
+
+
+def test_list_parts_paging_and_list_uploads(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="lp")
+    for n in range(1, 8):
+        s3.upload_part(Bucket=bucket, Key="lp", UploadId=up["UploadId"], PartNumber=n, Body=bytes([n]))
+    first = s3.list_parts(Bucket=bucket, Key="lp", UploadId=up["UploadId"], MaxParts=3)
+    assert [p["PartNumber"] for p in first["Parts"]] == [1, 2, 3] and first["IsTruncated"]
+    rest = s3.list_parts(Bucket=bucket, Key="lp", UploadId=up["UploadId"], PartNumberMarker=first["NextPartNumberMarker"])
+    assert [p["PartNumber"] for p in rest["Parts"]] == [4, 5, 6, 7] and not rest["IsTruncated"]
+    other = s3.create_multipart_upload(Bucket=bucket, Key="dir/other")
+    ups = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in ups] == [("dir/other", other["UploadId"]), ("lp", up["UploadId"])]
+    rolled = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in rolled["CommonPrefixes"]] == ["dir/"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="lp", UploadId=up["UploadId"])
+    with pytest.raises(ClientError) as e:
+        s3.list_parts(Bucket=bucket, Key="lp", UploadId=up["UploadId"])
+    assert error_code(e) == "NoSuchUpload"
+    assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] == ["dir/other"]
+
+
+def test_upload_part_copy_with_range(s3, bucket):
+    src = os.urandom(7 * MiB)
+    s3.put_object(Bucket=bucket, Key="src", Body=src)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="pc")
+    p1 = s3.upload_part_copy(Bucket=bucket, Key="pc", UploadId=up["UploadId"], PartNumber=1,
+                             CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=f"bytes=0-{5 * MiB - 1}")
+    p2 = s3.upload_part_copy(Bucket=bucket, Key="pc", UploadId=up["UploadId"], PartNumber=2,
+                             CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=f"bytes={6 * MiB}-{7 * MiB - 1}")
+    with pytest.raises(ClientError) as e:
+        s3.upload_part_copy(Bucket=bucket, Key="pc", UploadId=up["UploadId"], PartNumber=3,
+                            CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=f"bytes=0-{7 * MiB}")
+    assert error_code(e) == "InvalidRange"
+    s3.complete_multipart_upload(Bucket=bucket, Key="pc", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": p1["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": p2["CopyPartResult"]["ETag"]}]})
+    assert s3.get_object(Bucket=bucket, Key="pc")["Body"].read() == src[: 5 * MiB] + src[6 * MiB:]
+
+
+def test_multipart_checksums_are_composite(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="ck", ChecksumAlgorithm="SHA256")
+    parts, done = [os.urandom(5 * MiB), b"tail"], []
+    for i, p in enumerate(parts, 1):
+        r = s3.upload_part(Bucket=bucket, Key="ck", UploadId=up["UploadId"], PartNumber=i, Body=p, ChecksumAlgorithm="SHA256")
+        assert r["ChecksumSHA256"]
+        done.append({"PartNumber": i, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="ck", UploadId=up["UploadId"], MultipartUpload={"Parts": done})
+    assert out["ChecksumSHA256"].endswith("-2")
+    h = s3.head_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert h["ChecksumSHA256"] == out["ChecksumSHA256"]
+
+
+def test_abort_then_complete_fails(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="ab")
+    r = s3.upload_part(Bucket=bucket, Key="ab", UploadId=up["UploadId"], PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket=bucket, Key="ab", UploadId=up["UploadId"])
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="ab", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": r["ETag"]}]})
+    assert error_code(e) == "NoSuchUpload"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="ab")
