@@ -37,6 +37,8 @@ pub enum StorageError {
     },
     #[error("drive {0} is offline")]
     DriveOffline(String),
+    #[error("{0}")]
+    Refused(String),
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("I/O error: {0}")]

@@ -677,15 +677,20 @@ impl Drive for LocalDrive {
             }
             Ok(None) | Err(_) => {}
         }
-        // Wiped or replaced: start over with an empty drive of the same identity.
+        // Wiped or replaced: nothing left on it can be trusted (a heal may even have written
+        // into the old, unlinked database), so start over with an empty drive of the same
+        // identity and let healing fill it.
         tracing::warn!(drive = %self.label, "drive lost its format; re-initialising it for healing");
         self.online.store(false, Ordering::SeqCst);
         *self.db.write().expect("lock") = None;
         let root = self.root.clone();
         Self::blocking(move || {
-            let sys = root.join(".strata");
-            for f in ["meta.db", "meta.db-wal", "meta.db-shm"] {
-                let _ = fs::remove_file(sys.join(f));
+            fs::create_dir_all(&root)?;
+            for dir in [".strata", "data"] {
+                match fs::remove_dir_all(root.join(dir)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
             }
             Ok(())
         })

@@ -49,10 +49,10 @@ impl Store {
         drives: Vec<Arc<dyn Drive>>,
         parity: Option<usize>,
     ) -> Result<(Arc<Store>, Vec<usize>)> {
-        let per_set = set_drive_count(drives.len()).map_err(StorageError::Corrupt)?;
+        let per_set = set_drive_count(drives.len()).map_err(StorageError::Refused)?;
         let set_count = drives.len() / per_set;
         let parity = parity.unwrap_or_else(|| ErasureLayout::default_parity(per_set));
-        let layout = ErasureLayout::new(per_set, parity).map_err(StorageError::Corrupt)?;
+        let layout = ErasureLayout::new(per_set, parity).map_err(StorageError::Refused)?;
 
         let found: Vec<Option<Format>> = join_all(drives.iter().map(|d| d.read_format()))
             .await
@@ -80,7 +80,7 @@ impl Store {
             match &found[i] {
                 Some(f) if *f == expected => {}
                 Some(f) => {
-                    return Err(StorageError::Corrupt(format!(
+                    return Err(StorageError::Refused(format!(
                         "drive {} belongs to deployment {} as set {} drive {} (of {} sets x {} drives), \
                          but this configuration expects deployment {} set {} drive {} (of {} x {}); \
                          refusing to start. Fix the drive order in the configuration or wipe the foreign drive.",
