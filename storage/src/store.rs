@@ -36,7 +36,7 @@ pub fn set_drive_count(drives: usize) -> Result<usize, String> {
     }
     (4..=MAX_SET_DRIVES)
         .rev()
-        .find(|size| drives % size == 0)
+        .find(|size| drives.is_multiple_of(*size))
         .ok_or_else(|| {
             format!("{drives} drives cannot be split into equal erasure sets of 4 to 16 drives")
         })

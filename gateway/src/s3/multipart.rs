@@ -5,7 +5,7 @@ use super::bucket::owner;
 use super::checksum::{self, Algorithm};
 use super::copy::SourceConditions;
 use super::list::encode_name;
-use super::put::{write_precondition, StagedBody};
+use super::put::{write_precondition, IncomingBody, StagedBody};
 use super::{
     content_headers, etag, parse_tagging, require_bucket, storage_class, timestamp, user_metadata,
     Gateway,
@@ -140,9 +140,11 @@ impl Gateway {
             .stage_verified(
                 &input.bucket,
                 &input.key,
-                input.body,
-                &headers,
-                trailing_headers,
+                IncomingBody {
+                    body: input.body,
+                    headers: &headers,
+                    trailers: trailing_headers,
+                },
                 upload_algorithm(&upload),
                 number,
             )

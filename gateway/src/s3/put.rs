@@ -24,6 +24,13 @@ pub struct StagedBody {
     pub computed: Option<(Algorithm, String)>,
 }
 
+/// A request body with the headers and trailers that describe it.
+pub struct IncomingBody<'a> {
+    pub body: Option<StreamingBlob>,
+    pub headers: &'a http::HeaderMap,
+    pub trailers: Option<TrailingHeaders>,
+}
+
 /// Decodes a `Content-MD5` header; `InvalidDigest` when it is not base64 of 16 bytes.
 pub fn content_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
     let Some(h) = header else { return Ok(None) };
@@ -110,12 +117,15 @@ impl Gateway {
         &self,
         bucket: &str,
         key: &str,
-        body: Option<StreamingBlob>,
-        headers: &http::HeaderMap,
-        trailers: Option<TrailingHeaders>,
+        incoming: IncomingBody<'_>,
         default_algorithm: Option<Algorithm>,
         part: u32,
     ) -> S3Result<(Staged, Option<StoredChecksum>)> {
+        let IncomingBody {
+            body,
+            headers,
+            trailers,
+        } = incoming;
         let md5 = content_md5(headers.get("content-md5").and_then(|v| v.to_str().ok()))?;
         let requested = checksum::requested(headers)
             .map_err(|m| S3Error::with_message(S3ErrorCode::InvalidRequest, m))?;
@@ -195,9 +205,11 @@ impl Gateway {
             .stage_verified(
                 &input.bucket,
                 &input.key,
-                input.body,
-                &headers,
-                trailing_headers,
+                IncomingBody {
+                    body: input.body,
+                    headers: &headers,
+                    trailers: trailing_headers,
+                },
                 None,
                 0,
             )
