@@ -62,8 +62,9 @@ def test_two_wiped_drives_read_back_and_heal(own_server):
     wipe(own_server.drive_dir(1))
     wipe(own_server.drive_dir(2))
     assert_all_read_back(s3, "heal-me", objects)
-    heal_report(own_server)
-    assert [len(shard_files(own_server.drive_dir(i))) for i in range(1, 5)] == before
+    report = heal_report(own_server)
+    after = [len(shard_files(own_server.drive_dir(i))) for i in range(1, 5)]
+    assert after == before, (report, own_server.log.read_text()[-3000:])
 
     # Proof the wiped drives were rebuilt: lose the other two and read everything again.
     own_server.stop()

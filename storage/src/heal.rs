@@ -214,6 +214,7 @@ impl ErasureSet {
 impl Store {
     /// Heals every bucket and object of the deployment and reports what it fixed.
     pub async fn heal_all(&self) -> Result<HealReport> {
+        let _one_at_a_time = self.healing.lock().await;
         let mut report = HealReport {
             drives_reinitialised: self.check_drives().await?,
             ..Default::default()

@@ -113,6 +113,8 @@ pub struct LocalDrive {
     label: String,
     db: RwLock<Option<Arc<MetaDb>>>,
     online: AtomicBool,
+    /// Serialises format checks, so two callers never both wipe a re-initialised drive.
+    checking: tokio::sync::Mutex<()>,
 }
 
 impl LocalDrive {
@@ -124,6 +126,7 @@ impl LocalDrive {
             root,
             db: RwLock::new(None),
             online: AtomicBool::new(false),
+            checking: tokio::sync::Mutex::new(()),
         };
         drive.init()?;
         Ok(drive)
@@ -211,6 +214,12 @@ impl LocalDrive {
 
     async fn write(&self, job: Job) -> Result<()> {
         let db = self.db()?;
+        self.write_to(&db, job).await
+    }
+
+    /// Writes through one database generation: a commit whose shards were staged before a
+    /// re-initialisation must not land in the new, empty database.
+    async fn write_to(&self, db: &MetaDb, job: Job) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         db.writer
             .lock()
@@ -443,6 +452,7 @@ impl Drive for LocalDrive {
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {
+        let db = self.db()?;
         let moves: Vec<(PathBuf, PathBuf)> = commit
             .staged
             .iter()
@@ -457,7 +467,7 @@ impl Drive for LocalDrive {
             .await?;
         }
         let free: Vec<PathBuf> = commit.free.iter().map(|id| self.data_dir(*id)).collect();
-        self.write(Box::new(move |c| apply_commit(c, &commit)))
+        self.write_to(&db, Box::new(move |c| apply_commit(c, &commit)))
             .await?;
         Self::blocking(move || {
             for dir in free {
@@ -495,6 +505,9 @@ impl Drive for LocalDrive {
     }
 
     async fn create_shard(&self, staging: Uuid, part: u32) -> Result<Box<dyn ShardWriter>> {
+        if !self.is_online() {
+            return Err(StorageError::DriveOffline(self.label.clone()));
+        }
         let dir = self.tmp_dir(staging);
         tokio::fs::create_dir_all(&dir).await?;
         let file = tokio::fs::File::create(dir.join(format!("part.{part}"))).await?;
@@ -557,6 +570,7 @@ impl Drive for LocalDrive {
     }
 
     async fn commit_part(&self, upload_id: Uuid, part: PartRecord) -> Result<()> {
+        let db = self.db()?;
         let from = self
             .tmp_dir(part.staging)
             .join(format!("part.{}", part.number));
@@ -577,13 +591,16 @@ impl Drive for LocalDrive {
         })
         .await?;
         let (number, bytes) = (part.number, part.encode());
-        self.write(Box::new(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO parts(upload, number, record) VALUES (?1, ?2, ?3)",
-                params![upload_id.as_bytes(), number, bytes],
-            )
-            .map(drop)
-        }))
+        self.write_to(
+            &db,
+            Box::new(move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO parts(upload, number, record) VALUES (?1, ?2, ?3)",
+                    params![upload_id.as_bytes(), number, bytes],
+                )
+                .map(drop)
+            }),
+        )
         .await
     }
 
@@ -616,6 +633,7 @@ impl Drive for LocalDrive {
     }
 
     async fn complete_upload(&self, upload_id: Uuid, keep: Vec<u32>, commit: Commit) -> Result<()> {
+        let db = self.db()?;
         let dir = self.upload_dir(upload_id);
         // Parts left out of the completed object are dropped before the record points here.
         let scan = dir.clone();
@@ -636,15 +654,18 @@ impl Drive for LocalDrive {
         let free: Vec<PathBuf> = commit.free.iter().map(|id| self.data_dir(*id)).collect();
         let mut commit = commit;
         commit.staged = vec![upload_id];
-        self.write(Box::new(move |c| {
-            apply_commit(c, &commit)?;
-            c.execute("DELETE FROM uploads WHERE id = ?1", [upload_id.as_bytes()])?;
-            c.execute(
-                "DELETE FROM parts WHERE upload = ?1",
-                [upload_id.as_bytes()],
-            )
-            .map(drop)
-        }))
+        self.write_to(
+            &db,
+            Box::new(move |c| {
+                apply_commit(c, &commit)?;
+                c.execute("DELETE FROM uploads WHERE id = ?1", [upload_id.as_bytes()])?;
+                c.execute(
+                    "DELETE FROM parts WHERE upload = ?1",
+                    [upload_id.as_bytes()],
+                )
+                .map(drop)
+            }),
+        )
         .await?;
         // Committed: the record now references the data directory; a crash before this
         // rename is finished by `recover_uploads` at the next start.
@@ -660,6 +681,7 @@ impl Drive for LocalDrive {
     }
 
     async fn check(&self, expected: &Format) -> Result<bool> {
+        let _one_at_a_time = self.checking.lock().await;
         match self.read_format().await {
             Ok(Some(found)) if &found == expected => return Ok(false),
             Ok(Some(found)) => {
@@ -687,9 +709,19 @@ impl Drive for LocalDrive {
         Self::blocking(move || {
             fs::create_dir_all(&root)?;
             for dir in [".strata", "data"] {
-                match fs::remove_dir_all(root.join(dir)) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
+                // Requests that started before the drive went offline may still create
+                // files for a moment; retry until the directory is really gone.
+                let mut attempts = 0;
+                loop {
+                    match fs::remove_dir_all(root.join(dir)) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                        Err(_) if attempts < 20 => {
+                            attempts += 1;
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        Err(e) => return Err(e),
+                        Ok(()) => break,
+                    }
                 }
             }
             Ok(())

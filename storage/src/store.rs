@@ -24,6 +24,8 @@ pub struct Store {
     sets: Vec<Arc<ErasureSet>>,
     drives: Vec<Arc<dyn Drive>>,
     heal_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(String, String)>>>,
+    /// One full heal at a time; a second caller waits, then runs its own pass.
+    pub(crate) healing: tokio::sync::Mutex<()>,
 }
 
 /// Splits `drives` drives into equal sets of at most 16.
@@ -134,6 +136,7 @@ impl Store {
             sets,
             drives,
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
+            healing: tokio::sync::Mutex::new(()),
         });
         Ok((store, fresh))
     }
