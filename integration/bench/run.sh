@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Records Strata's figures for BENCHMARKS.md on this machine, with the ceilings measured in the
+# same run: direct disk write/read (dd, O_DIRECT) and MD5 per core. Starts its own strata on
+# four drive directories of one disk, runs strata-bench scenarios, stops it.
+# Usage: integration/bench/run.sh [SECONDS=15]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-15}
+cargo build --release --quiet -p strata-gateway -p strata-bench
+W=$(mktemp -d "${BENCH_DIR:-$PWD/target}/bench.XXXXXX")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export AWS_ACCESS_KEY_ID=benchadmin AWS_SECRET_ACCESS_KEY=benchadmin-secret
+cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+
+echo "## ceilings (same disk, same run)"
+dd if=/dev/zero of="$W/dd.bin" bs=4M count=256 oflag=direct 2>&1 | tail -1 | sed 's/^/disk direct write: /'
+dd if="$W/dd.bin" of=/dev/null bs=4M iflag=direct 2>&1 | tail -1 | sed 's/^/disk direct read:  /'
+rm -f "$W/dd.bin"
+python3 - <<'PY'
+import hashlib, time
+b = bytes(512 << 20)
+t = time.perf_counter(); hashlib.md5(b).digest(); s = time.perf_counter() - t
+print(f"MD5 one core: {512 / s:.0f} MiB/s")
+PY
+
+echo "## strata, 4 drives (EC 2+2) under $W"
+STRATA_ROOT_USER=$AWS_ACCESS_KEY_ID STRATA_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY \
+    target/release/strata server --address "127.0.0.1:$PORT" --data "$W/data" > "$W/server.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.1; done
+B="target/release/strata-bench --endpoint http://127.0.0.1:$PORT --duration $SECS"
+$B --op put --size 4KiB --concurrency 32 --prefix s4k
+$B --op get --size 4KiB --concurrency 32 --prefix s4k
+$B --op put --size 1MiB --concurrency 16 --prefix s1m
+$B --op get --size 1MiB --concurrency 16 --prefix s1m
+$B --op put --size 64MiB --concurrency 4 --prefix s64m
+$B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 8
+$B --op list --size 1KiB --concurrency 8 --objects 1000 --prefix l1k
+$B --op mixed --size 64KiB --concurrency 16 --prefix mix
+echo "peak RSS of strata: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"
+
+echo "## erasure coding micro-benchmark"
+cargo bench --quiet -p strata-storage --bench erasure 2>/dev/null | grep -E "EC|bitrot"
