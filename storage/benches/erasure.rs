@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 use storage::erasure::Erasure;
-use storage::layout::{BLOCK_SIZE, ErasureLayout};
+use storage::layout::{ErasureLayout, BLOCK_SIZE};
 
 fn gib_per_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / (1u64 << 30) as f64
@@ -44,5 +44,8 @@ fn main() {
     for _ in 0..rounds * 4 {
         black_box(xxhash_rust::xxh3::xxh3_128(black_box(&block)));
     }
-    println!("bitrot hash xxh3-128: {:.2} GiB/s", gib_per_s(BLOCK_SIZE * rounds * 4, started.elapsed().as_secs_f64()));
+    println!(
+        "bitrot hash xxh3-128: {:.2} GiB/s",
+        gib_per_s(BLOCK_SIZE * rounds * 4, started.elapsed().as_secs_f64())
+    );
 }

@@ -406,35 +406,83 @@ impl ErasureSet {
             object: Some(object),
         };
         let inline = staged.inline.take();
-        let commits = (0..self.drives.len()).map(|d| {
-            let mut v = version.clone();
-            let obj = v.object.as_mut().expect("object version");
-            obj.erasure.shard_index = self.shard_of(d, bucket, key);
-            if let Some(inline) = &inline {
-                obj.data = DataLocation::Inline(inline[d].clone());
-            }
-            let old = records[d].clone().flatten();
-            Commit {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                record: Some(ObjectRecord { versions: vec![v] }),
-                staged: if inline.is_none() {
-                    vec![staged.staging]
-                } else {
-                    vec![]
-                },
-                free: old.map(|r| data_dirs(&r)).unwrap_or_default(),
-            }
-        });
-        let results = join_all(commits.enumerate().map(|(d, c)| {
+        let new_dirs: Vec<Uuid> = if inline.is_none() {
+            vec![staged.staging]
+        } else {
+            vec![]
+        };
+        let commits: Vec<Commit> = (0..self.drives.len())
+            .map(|d| {
+                let mut v = version.clone();
+                let obj = v.object.as_mut().expect("object version");
+                obj.erasure.shard_index = self.shard_of(d, bucket, key);
+                if let Some(inline) = &inline {
+                    obj.data = DataLocation::Inline(inline[d].clone());
+                }
+                // The replaced data stays until the write has a quorum, so a failed write
+                // can be rolled back to it.
+                Commit {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    record: Some(ObjectRecord { versions: vec![v] }),
+                    staged: new_dirs.clone(),
+                    free: vec![],
+                }
+            })
+            .collect();
+        let results = join_all(commits.iter().enumerate().map(|(d, c)| {
             let (drive, written) = (self.drives[d].clone(), staged.written[d]);
-            async move { written && drive.commit(c).await.is_ok() }
+            async move { written && drive.commit(c.clone()).await.is_ok() }
         }))
         .await;
-        staged.committed = true;
         let ok = results.iter().filter(|r| **r).count();
         if ok < self.layout.write_quorum() {
+            // Undo the drives that took the write: their previous record comes back and the
+            // new shards go; staging left elsewhere is discarded when `staged` drops.
+            let undo = results
+                .iter()
+                .enumerate()
+                .filter(|(_, ok)| **ok)
+                .map(|(d, _)| {
+                    let commit = Commit {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                        record: records[d].clone().flatten(),
+                        staged: vec![],
+                        free: new_dirs.clone(),
+                    };
+                    self.drives[d].commit(commit)
+                });
+            for r in join_all(undo).await {
+                if let Err(e) = r {
+                    tracing::warn!(%bucket, %key, error = %e, "could not roll back a failed write on a drive");
+                }
+            }
             return Err(Self::quorum_error("commit", ok, self.layout.write_quorum()));
+        }
+        staged.committed = true;
+        let release = results
+            .iter()
+            .enumerate()
+            .filter(|(_, ok)| **ok)
+            .filter_map(|(d, _)| {
+                let old = records[d]
+                    .clone()
+                    .flatten()
+                    .map(|r| data_dirs(&r))
+                    .unwrap_or_default();
+                (!old.is_empty()).then(|| {
+                    self.drives[d].commit(Commit {
+                        free: old,
+                        staged: vec![],
+                        ..commits[d].clone()
+                    })
+                })
+            });
+        for r in join_all(release).await {
+            if let Err(e) = r {
+                tracing::warn!(%bucket, %key, error = %e, "could not free replaced data");
+            }
         }
         if ok < self.drives.len() {
             let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));

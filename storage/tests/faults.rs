@@ -1,0 +1,322 @@
+//! The store over real local drives with faults injected at the drive trait: failed commits,
+//! drives that stop answering. Checks atomicity (a write below quorum is rolled back), degraded
+//! reads, healing, and listing across the quorum.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+use storage::drive::{Commit, Drive, Format, ListedRecord, PartRecord, ShardReader, ShardWriter};
+use storage::meta::{BucketRecord, ObjectRecord, UploadRecord};
+use storage::{ByteStream, LocalDrive, PutOptions, Result, StorageError, Store};
+use uuid::Uuid;
+
+/// A local drive whose commits can be made to fail and which can be taken offline.
+struct Faulty {
+    inner: LocalDrive,
+    fail_commits: AtomicBool,
+    offline: AtomicBool,
+}
+
+impl Faulty {
+    fn fault(&self) -> Result<()> {
+        if self.offline.load(Ordering::SeqCst) {
+            return Err(StorageError::DriveOffline("injected".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Drive for Faulty {
+    fn label(&self) -> &str {
+        self.inner.label()
+    }
+    fn is_online(&self) -> bool {
+        !self.offline.load(Ordering::SeqCst) && self.inner.is_online()
+    }
+    async fn read_format(&self) -> Result<Option<Format>> {
+        self.inner.read_format().await
+    }
+    async fn write_format(&self, f: &Format) -> Result<()> {
+        self.inner.write_format(f).await
+    }
+    async fn put_bucket(&self, r: &BucketRecord) -> Result<()> {
+        self.fault()?;
+        self.inner.put_bucket(r).await
+    }
+    async fn get_bucket(&self, n: &str) -> Result<Option<BucketRecord>> {
+        self.fault()?;
+        self.inner.get_bucket(n).await
+    }
+    async fn delete_bucket(&self, n: &str) -> Result<()> {
+        self.fault()?;
+        self.inner.delete_bucket(n).await
+    }
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        self.fault()?;
+        self.inner.list_buckets().await
+    }
+    async fn read_record(&self, b: &str, k: &str) -> Result<Option<ObjectRecord>> {
+        self.fault()?;
+        self.inner.read_record(b, k).await
+    }
+    async fn commit(&self, c: Commit) -> Result<()> {
+        self.fault()?;
+        if self.fail_commits.load(Ordering::SeqCst) {
+            return Err(StorageError::Io(std::io::Error::other(
+                "injected commit failure",
+            )));
+        }
+        self.inner.commit(c).await
+    }
+    async fn list_records(
+        &self,
+        b: &str,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        n: usize,
+    ) -> Result<Vec<ListedRecord>> {
+        self.fault()?;
+        self.inner.list_records(b, lo, hi, n).await
+    }
+    async fn create_shard(&self, s: Uuid, p: u32) -> Result<Box<dyn ShardWriter>> {
+        self.fault()?;
+        self.inner.create_shard(s, p).await
+    }
+    async fn open_shard(&self, d: Uuid, p: u32) -> Result<Box<dyn ShardReader>> {
+        self.fault()?;
+        self.inner.open_shard(d, p).await
+    }
+    async fn discard_staging(&self, s: Uuid) -> Result<()> {
+        self.inner.discard_staging(s).await
+    }
+    async fn put_upload(&self, u: &UploadRecord) -> Result<()> {
+        self.fault()?;
+        self.inner.put_upload(u).await
+    }
+    async fn get_upload(&self, id: Uuid) -> Result<Option<UploadRecord>> {
+        self.fault()?;
+        self.inner.get_upload(id).await
+    }
+    async fn list_uploads(&self, b: &str) -> Result<Vec<UploadRecord>> {
+        self.fault()?;
+        self.inner.list_uploads(b).await
+    }
+    async fn commit_part(&self, id: Uuid, p: PartRecord) -> Result<()> {
+        self.fault()?;
+        self.inner.commit_part(id, p).await
+    }
+    async fn list_parts(&self, id: Uuid) -> Result<Vec<PartRecord>> {
+        self.fault()?;
+        self.inner.list_parts(id).await
+    }
+    async fn abort_upload(&self, id: Uuid) -> Result<()> {
+        self.fault()?;
+        self.inner.abort_upload(id).await
+    }
+    async fn complete_upload(&self, id: Uuid, keep: Vec<u32>, c: Commit) -> Result<()> {
+        self.fault()?;
+        self.inner.complete_upload(id, keep, c).await
+    }
+    async fn check(&self, f: &Format) -> Result<bool> {
+        self.inner.check(f).await
+    }
+    async fn collect_garbage(&self, before: SystemTime) -> Result<usize> {
+        self.inner.collect_garbage(before).await
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    drives: Vec<Arc<Faulty>>,
+    store: Arc<Store>,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let drives: Vec<Arc<Faulty>> = (0..4)
+        .map(|i| {
+            Arc::new(Faulty {
+                inner: LocalDrive::open(dir.path().join(format!("d{i}"))).unwrap(),
+                fail_commits: AtomicBool::new(false),
+                offline: AtomicBool::new(false),
+            })
+        })
+        .collect();
+    let dyn_drives: Vec<Arc<dyn Drive>> =
+        drives.iter().map(|d| d.clone() as Arc<dyn Drive>).collect();
+    let (store, fresh) = Store::open(dyn_drives, None).await.unwrap();
+    assert!(fresh.is_empty());
+    store.make_bucket("bkt").await.unwrap();
+    Fixture {
+        _dir: dir,
+        drives,
+        store,
+    }
+}
+
+fn body(data: &[u8]) -> ByteStream {
+    let chunks: Vec<Result<Bytes>> = data
+        .chunks(100_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+async fn put(store: &Store, key: &str, data: &[u8]) -> Result<()> {
+    let set = store.set_for("bkt", key);
+    let staged = set.stage("bkt", key, body(data), 1, true).await?;
+    set.commit_object(
+        "bkt",
+        key,
+        staged,
+        PutOptions {
+            storage_class: "STANDARD".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .map(drop)
+}
+
+async fn get(store: &Store, key: &str) -> Result<Vec<u8>> {
+    let set = store.set_for("bkt", key);
+    let view = set.view("bkt", key).await?;
+    let size = view.object().size;
+    let mut rx = set.read_range("bkt", key, view, 0, size);
+    let mut out = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+fn sample(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_write_below_quorum_is_rolled_back() {
+    let f = fixture().await;
+    for size in [1000, 3 * 1024 * 1024 + 5] {
+        let key = format!("obj-{size}");
+        let old = sample(size, 1);
+        put(&f.store, &key, &old).await.unwrap();
+        f.drives[0].fail_commits.store(true, Ordering::SeqCst);
+        f.drives[1].fail_commits.store(true, Ordering::SeqCst);
+        let err = put(&f.store, &key, &sample(size, 2)).await.unwrap_err();
+        assert!(matches!(err, StorageError::Quorum { .. }), "{err}");
+        f.drives[0].fail_commits.store(false, Ordering::SeqCst);
+        f.drives[1].fail_commits.store(false, Ordering::SeqCst);
+        assert_eq!(
+            get(&f.store, &key).await.unwrap(),
+            old,
+            "old version must stay whole"
+        );
+        // The two drives that took the failed write hold the old version again, shards
+        // included: they alone give the old bytes back.
+        f.drives[0].offline.store(true, Ordering::SeqCst);
+        f.drives[1].offline.store(true, Ordering::SeqCst);
+        assert_eq!(get(&f.store, &key).await.unwrap(), old);
+        f.drives[0].offline.store(false, Ordering::SeqCst);
+        f.drives[1].offline.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn one_failed_drive_is_tolerated_and_healed() {
+    let f = fixture().await;
+    f.drives[3].fail_commits.store(true, Ordering::SeqCst);
+    let data = sample(2 * 1024 * 1024 + 9, 3);
+    put(&f.store, "k", &data).await.unwrap();
+    f.drives[3].fail_commits.store(false, Ordering::SeqCst);
+    assert!(f.drives[3]
+        .inner
+        .read_record("bkt", "k")
+        .await
+        .unwrap()
+        .is_none());
+    let healed = f
+        .store
+        .set_for("bkt", "k")
+        .heal_object("bkt", "k")
+        .await
+        .unwrap();
+    assert_eq!(healed.rebuilt, 1);
+    assert!(f.drives[3]
+        .inner
+        .read_record("bkt", "k")
+        .await
+        .unwrap()
+        .is_some());
+    f.drives[0].offline.store(true, Ordering::SeqCst);
+    f.drives[1].offline.store(true, Ordering::SeqCst);
+    assert_eq!(get(&f.store, "k").await.unwrap(), data);
+}
+
+#[tokio::test]
+async fn reads_survive_parity_drives_offline_and_fail_beyond() {
+    let f = fixture().await;
+    let data = sample(5 * 1024 * 1024 + 77, 4);
+    put(&f.store, "k", &data).await.unwrap();
+    for pair in [[0, 1], [1, 2], [2, 3], [0, 3]] {
+        for d in pair {
+            f.drives[d].offline.store(true, Ordering::SeqCst);
+        }
+        assert_eq!(get(&f.store, "k").await.unwrap(), data, "offline {pair:?}");
+        for d in pair {
+            f.drives[d].offline.store(false, Ordering::SeqCst);
+        }
+    }
+    for d in 0..3 {
+        f.drives[d].offline.store(true, Ordering::SeqCst);
+    }
+    assert!(matches!(
+        get(&f.store, "k").await,
+        Err(StorageError::Quorum { .. })
+    ));
+}
+
+#[tokio::test]
+async fn listing_pages_in_order_with_a_drive_offline() {
+    let f = fixture().await;
+    let mut keys: Vec<String> = (0..300).map(|i| format!("dir{}/k{i:03}", i % 3)).collect();
+    keys.push("top".into());
+    for k in &keys {
+        put(&f.store, k, b"x").await.unwrap();
+    }
+    keys.sort();
+    f.drives[2].offline.store(true, Ordering::SeqCst);
+    let mut seen = Vec::new();
+    let mut start = Vec::new();
+    loop {
+        let page = f
+            .store
+            .list_objects("bkt", "", "", &start, 37)
+            .await
+            .unwrap();
+        seen.extend(page.objects.iter().map(|o| o.key.clone()));
+        match page.next {
+            Some(n) => start = n,
+            None => break,
+        }
+    }
+    assert_eq!(seen, keys);
+    let page = f
+        .store
+        .list_objects("bkt", "", "/", b"", 1000)
+        .await
+        .unwrap();
+    assert_eq!(page.common_prefixes, ["dir0/", "dir1/", "dir2/"]);
+    assert_eq!(
+        page.objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["top"]
+    );
+}
