@@ -46,10 +46,15 @@ struct WriteRequest {
     reply: oneshot::Sender<Result<(), String>>,
 }
 
-/// The open metadata database of a drive: a group-committing writer thread and a reader.
+/// Read connections per drive: enough for concurrent requests not to queue on one.
+const READERS: usize = 4;
+
+/// The open metadata database of a drive: a group-committing writer thread and a small pool
+/// of read connections (WAL lets them read while the writer commits).
 struct MetaDb {
     writer: Mutex<mpsc::Sender<WriteRequest>>,
-    reader: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
 
 impl MetaDb {
@@ -58,16 +63,35 @@ impl MetaDb {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
-        let reader = Connection::open(path)?;
-        reader.pragma_update(None, "query_only", "ON")?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path)?;
+                reader.pragma_update(None, "query_only", "ON")?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel::<WriteRequest>();
         std::thread::Builder::new()
             .name("strata-meta-writer".into())
             .spawn(move || group_commit_loop(conn, rx))?;
         Ok(Self {
             writer: Mutex::new(tx),
-            reader: Mutex::new(reader),
+            readers,
+            next_reader: Default::default(),
         })
+    }
+}
+
+impl MetaDb {
+    /// A free read connection, or the next one in turn when all are busy.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        for r in &self.readers {
+            if let Ok(guard) = r.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().expect("lock")
     }
 }
 
@@ -169,7 +193,7 @@ impl LocalDrive {
     /// upload row is gone was either completed (its id is a referenced data directory: move
     /// it into place) or aborted (remove it).
     fn recover_uploads(&self, db: &MetaDb) -> Result<()> {
-        let reader = db.reader.lock().expect("lock");
+        let reader = db.reader();
         for entry in fs::read_dir(self.sys().join("multipart"))? {
             let entry = entry?;
             let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
@@ -236,7 +260,7 @@ impl LocalDrive {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         let db = self.db()?;
-        tokio::task::spawn_blocking(move || f(&db.reader.lock().expect("lock")))
+        tokio::task::spawn_blocking(move || f(&db.reader()))
             .await
             .map_err(|e| StorageError::Io(io::Error::other(e)))?
             .map_err(StorageError::from)
@@ -266,9 +290,7 @@ fn collect_orphans(root: &Path, db: &MetaDb, before: std::time::SystemTime) -> R
                 continue;
             }
             let referenced: bool = db
-                .reader
-                .lock()
-                .expect("lock")
+                .reader()
                 .query_row(
                     "SELECT 1 FROM data_dirs WHERE id = ?1",
                     [id.as_bytes()],

@@ -185,29 +185,48 @@ impl ErasureSet {
             drives: self.drives.clone(),
             committed: false,
         };
+        let bs = self.layout.block_size;
         let mut md5 = Md5::new();
         let mut carry = BytesMut::new();
         let mut writers: Option<Vec<Option<Box<dyn ShardWriter>>>> = None;
+        let mut block = read_block(&mut body, &mut carry, bs).await?;
+        // Per block: MD5 and erasure coding run on two blocking threads at once, and the next
+        // block is read from the network while this one's shards are written.
         loop {
-            let block = read_block(&mut body, &mut carry, self.layout.block_size).await?;
-            let last = block.len() < self.layout.block_size;
+            let last = block.len() < bs;
             staged.size += block.len() as u64;
-            let erasure = self.erasure.clone();
-            let (hasher, shards) = tokio::task::spawn_blocking(move || {
-                md5.update(&block);
-                let shards = if block.is_empty() {
-                    Vec::new()
-                } else {
-                    erasure.encode_block(&block)
-                };
-                (md5, shards)
-            })
-            .await
-            .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
-            md5 = hasher;
+            let hashing = {
+                let (b, mut h) = (block.clone(), md5);
+                tokio::task::spawn_blocking(move || {
+                    h.update(&b);
+                    h
+                })
+            };
+            let encoding = {
+                let (b, erasure) = (block.clone(), self.erasure.clone());
+                tokio::task::spawn_blocking(move || {
+                    if b.is_empty() {
+                        Vec::new()
+                    } else {
+                        erasure.encode_block(&b)
+                    }
+                })
+            };
+            let shards: Vec<Bytes> = encoding
+                .await
+                .map_err(join_error)?
+                .into_iter()
+                .map(Bytes::from)
+                .collect();
             if last && writers.is_none() && allow_inline && staged.size <= INLINE_LIMIT {
+                md5 = hashing.await.map_err(join_error)?;
                 let inline = (0..n)
-                    .map(|d| shards.get(shard_of[d]).cloned().unwrap_or_default())
+                    .map(|d| {
+                        shards
+                            .get(shard_of[d])
+                            .map(|s| s.to_vec())
+                            .unwrap_or_default()
+                    })
                     .collect();
                 staged.inline = Some(inline);
                 break;
@@ -227,21 +246,28 @@ impl ErasureSet {
                 writers = Some(created);
             }
             let ws = writers.as_mut().expect("created above");
-            if !shards.is_empty() {
-                let results = join_all(ws.iter_mut().enumerate().map(|(d, w)| {
-                    let framed = Bytes::from(shards[shard_of[d]].clone());
-                    async move {
-                        match w {
-                            Some(w) => w.write(framed).await.is_ok(),
-                            None => false,
-                        }
+            let write_shards = join_all(ws.iter_mut().enumerate().map(|(d, w)| {
+                let framed = shards.get(shard_of[d]).cloned();
+                async move {
+                    match (w, framed) {
+                        (Some(w), Some(framed)) => w.write(framed).await.is_ok(),
+                        (Some(_), None) => true, // an empty object has no blocks
+                        (None, _) => false,
                     }
-                }))
-                .await;
-                for (d, ok) in results.into_iter().enumerate() {
-                    if !ok {
-                        ws[d] = None;
-                    }
+                }
+            }));
+            let read_next = async {
+                if last {
+                    Ok(Bytes::new())
+                } else {
+                    read_block(&mut body, &mut carry, bs).await
+                }
+            };
+            let (results, next) = tokio::join!(write_shards, read_next);
+            md5 = hashing.await.map_err(join_error)?;
+            for (d, ok) in results.into_iter().enumerate() {
+                if !ok {
+                    ws[d] = None;
                 }
             }
             let alive = ws.iter().filter(|w| w.is_some()).count();
@@ -255,6 +281,7 @@ impl ErasureSet {
             if last {
                 break;
             }
+            block = next?;
         }
         staged.md5 = md5.finalize().into();
         if let Some(ws) = writers {
@@ -536,6 +563,10 @@ pub fn etag_matches(want: &str, etag: &str) -> bool {
     want.split(',')
         .map(|w| w.trim().trim_start_matches("W/").trim_matches('"'))
         .any(|w| w == "*" || w == etag)
+}
+
+fn join_error(e: tokio::task::JoinError) -> StorageError {
+    StorageError::Io(std::io::Error::other(e))
 }
 
 /// Fills one block from the body: exactly `size` bytes, or fewer only at the end.

@@ -24,6 +24,8 @@ pub struct Store {
     sets: Vec<Arc<ErasureSet>>,
     drives: Vec<Arc<dyn Drive>>,
     heal_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(String, String)>>>,
+    /// Bucket records read from a quorum, by name.
+    bucket_cache: std::sync::RwLock<std::collections::HashMap<String, BucketRecord>>,
     /// One full heal at a time; a second caller waits, then runs its own pass.
     pub(crate) healing: tokio::sync::Mutex<()>,
 }
@@ -137,6 +139,7 @@ impl Store {
             drives,
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
             healing: tokio::sync::Mutex::new(()),
+            bucket_cache: Default::default(),
         });
         Ok((store, fresh))
     }
@@ -170,8 +173,21 @@ impl Store {
         self.drives.len() / 2 + 1
     }
 
-    /// The bucket's record, if a quorum of drives has it.
+    /// The bucket's record, if a quorum of drives has it. Served from memory once known: every
+    /// bucket change goes through this store, which updates the cache with it.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        if let Some(b) = self.bucket_cache.read().expect("lock").get(name) {
+            return Ok(b.clone());
+        }
+        let record = self.read_bucket(name).await?;
+        self.bucket_cache
+            .write()
+            .expect("lock")
+            .insert(name.to_owned(), record.clone());
+        Ok(record)
+    }
+
+    async fn read_bucket(&self, name: &str) -> Result<BucketRecord> {
         let answers = join_all(self.drives.iter().map(|d| async move {
             if d.is_online() {
                 d.get_bucket(name).await.ok()
@@ -197,6 +213,10 @@ impl Store {
     }
 
     async fn put_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
+        self.bucket_cache
+            .write()
+            .expect("lock")
+            .remove(&record.name);
         let ok = join_all(self.drives.iter().map(|d| d.put_bucket(record)))
             .await
             .iter()
@@ -252,6 +272,7 @@ impl Store {
                 .abort_upload(upload.upload_id)
                 .await?;
         }
+        self.bucket_cache.write().expect("lock").remove(name);
         let ok = join_all(self.drives.iter().map(|d| d.delete_bucket(name)))
             .await
             .iter()
