@@ -1,5 +1,10 @@
 //! `strata`: one binary for every node — the S3 server and the admin commands.
 
+/// mimalloc keeps freed blocks for reuse; glibc returns every large (≥ 128 KiB) shard buffer to
+/// the kernel and pays page faults to get it back (measured: 2× slower EC 2+2 encoding).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod config;
 mod metrics;

@@ -2,6 +2,9 @@
 //! deployment uses, plus the bitrot hash. `cargo bench -p strata-storage --bench erasure`.
 //! Prints GiB/s of object data; no timing assertions.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::Instant;
 use storage::erasure::Erasure;
@@ -17,6 +20,9 @@ fn main() {
     for (drives, parity) in [(4, 2), (8, 4), (12, 4), (16, 4)] {
         let layout = ErasureLayout::new(drives, parity).expect("valid layout");
         let erasure = Erasure::new(layout);
+        for _ in 0..20 {
+            black_box(erasure.encode_block(black_box(&block))); // warm up allocator and caches
+        }
         let started = Instant::now();
         for _ in 0..rounds {
             black_box(erasure.encode_block(black_box(&block)));

@@ -10,6 +10,13 @@ pub fn frame_into(out: &mut Vec<u8>, shard: &[u8]) {
     out.extend_from_slice(shard);
 }
 
+/// Writes the hash of `framed[HASH_LEN..]` into `framed[..HASH_LEN]`, for a shard that was
+/// built in place behind room left for its hash.
+pub fn seal(framed: &mut [u8]) {
+    let hash = xxh3_128(&framed[HASH_LEN..]).to_le_bytes();
+    framed[..HASH_LEN].copy_from_slice(&hash);
+}
+
 /// Returns the shard inside a framed block, or `None` when the hash does not match.
 pub fn unframe(framed: &[u8]) -> Option<&[u8]> {
     if framed.len() < HASH_LEN {
@@ -34,5 +41,9 @@ mod tests {
             assert_eq!(unframe(&bad), None, "flip at {i} not detected");
         }
         assert_eq!(unframe(&framed[..5]), None);
+        let mut sealed = vec![0u8; HASH_LEN];
+        sealed.extend_from_slice(b"some shard bytes");
+        seal(&mut sealed);
+        assert_eq!(sealed, framed);
     }
 }

@@ -2,7 +2,7 @@
 //! and any `data` of them give the block back.
 
 use crate::bitrot;
-use crate::layout::ErasureLayout;
+use crate::layout::{ErasureLayout, HASH_LEN};
 use reed_solomon_erasure::galois_8::ReedSolomon;
 
 /// Encoder/decoder for one layout; cheap to share between requests.
@@ -23,32 +23,30 @@ impl Erasure {
         self.layout
     }
 
-    /// Splits `block` into framed shards (hash ‖ shard), one per drive, in shard order.
+    /// Splits `block` into framed shards (hash ‖ shard), one per drive, in shard order. Each
+    /// shard is built in place in its final buffer: one allocation and no copy per shard.
     pub fn encode_block(&self, block: &[u8]) -> Vec<Vec<u8>> {
         let len = self.layout.shard_len(block.len());
-        let mut shards: Vec<Vec<u8>> = (0..self.layout.drives())
+        let mut framed: Vec<Vec<u8>> = (0..self.layout.drives())
             .map(|i| {
-                let start = (i * len).min(block.len());
-                let end = ((i + 1) * len).min(block.len());
-                let mut s = Vec::with_capacity(len);
+                let mut f = vec![0u8; HASH_LEN + len];
                 if i < self.layout.data {
-                    s.extend_from_slice(&block[start..end]);
+                    let start = (i * len).min(block.len());
+                    let end = ((i + 1) * len).min(block.len());
+                    f[HASH_LEN..HASH_LEN + end - start].copy_from_slice(&block[start..end]);
                 }
-                s.resize(len, 0);
-                s
+                f
             })
             .collect();
         if let Some(codec) = &self.codec {
+            let mut shards: Vec<&mut [u8]> =
+                framed.iter_mut().map(|f| &mut f[HASH_LEN..]).collect();
             codec.encode(&mut shards).expect("shards sized by layout");
         }
-        shards
-            .iter()
-            .map(|s| {
-                let mut framed = Vec::with_capacity(crate::layout::HASH_LEN + s.len());
-                bitrot::frame_into(&mut framed, s);
-                framed
-            })
-            .collect()
+        for f in &mut framed {
+            bitrot::seal(f);
+        }
+        framed
     }
 
     /// Rebuilds every missing shard in place. `shards[i]` is shard `i` (unframed) or `None`.
