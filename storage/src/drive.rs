@@ -89,7 +89,8 @@ pub trait Drive: Send + Sync + 'static {
 
     async fn read_record(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
     async fn commit(&self, commit: Commit) -> Result<()>;
-    /// Records of keys `k` with `lower <= k < upper` (byte order), at most `limit`.
+    /// Records of keys `k` with `lower <= k < upper` (byte order), at most `limit`. Listed
+    /// records carry no inline object bytes (metadata only).
     async fn list_records(
         &self,
         bucket: &str,

@@ -203,7 +203,7 @@ impl ErasureSet {
                 (keys, full)
             })
             .collect();
-        let (merged, horizon) = merge_batches(&batches);
+        let (merged, horizon) = merge_batches(batches);
         Ok((
             merged.into_keys().collect(),
             horizon.map(|h| key_successor(h.as_bytes())),

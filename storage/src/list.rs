@@ -48,22 +48,21 @@ pub fn key_successor(key: &[u8]) -> Vec<u8> {
 /// so only keys up to the smallest such last key (the horizon) are complete. Returns, per key,
 /// which batches had it, and the horizon.
 pub(crate) fn merge_batches<V: Clone>(
-    batches: &[(Vec<(String, V)>, bool)],
+    batches: Vec<(Vec<(String, V)>, bool)>,
 ) -> (BTreeMap<String, Vec<Option<V>>>, Option<String>) {
     let horizon = batches
         .iter()
         .filter(|(b, full)| *full && !b.is_empty())
         .map(|(b, _)| b.last().expect("non-empty").0.clone())
         .min();
+    let sources = batches.len();
     let mut merged: BTreeMap<String, Vec<Option<V>>> = BTreeMap::new();
-    for (i, (batch, _)) in batches.iter().enumerate() {
+    for (i, (batch, _)) in batches.into_iter().enumerate() {
         for (key, value) in batch {
-            if horizon.as_ref().is_some_and(|h| key > h) {
+            if horizon.as_ref().is_some_and(|h| &key > h) {
                 break;
             }
-            merged
-                .entry(key.clone())
-                .or_insert_with(|| vec![None; batches.len()])[i] = Some(value.clone());
+            merged.entry(key).or_insert_with(|| vec![None; sources])[i] = Some(value);
         }
     }
     (merged, horizon)
@@ -94,20 +93,24 @@ impl ErasureSet {
                 needed: self.layout.read_quorum(),
             });
         }
+        let answering: Vec<bool> = answers.iter().map(Option::is_some).collect();
         let batches: Vec<(Vec<(String, ObjectRecord)>, bool)> = answers
-            .iter()
+            .into_iter()
             .map(|a| match a {
-                Some(b) => (b.clone(), b.len() >= limit),
+                Some(b) => {
+                    let full = b.len() >= limit;
+                    (b, full)
+                }
                 None => (Vec::new(), false),
             })
             .collect();
-        let (merged, horizon) = merge_batches(&batches);
+        let (merged, horizon) = merge_batches(batches);
         let mut out = Vec::with_capacity(merged.len());
         for (key, per_drive) in merged {
             let records: Vec<Option<Option<ObjectRecord>>> = per_drive
                 .into_iter()
-                .zip(&answers)
-                .map(|(r, a)| a.as_ref().map(|_| r))
+                .zip(&answering)
+                .map(|(r, answered)| answered.then_some(r))
                 .collect();
             let Ok(agreement) = self.agree(&records) else {
                 continue;
@@ -154,7 +157,7 @@ mod tests {
             b(&["a", "b", "c", "d", "f"], true),
             b(&["a", "z"], false),
         ];
-        let (merged, horizon) = merge_batches(&batches);
+        let (merged, horizon) = merge_batches(batches);
         assert_eq!(horizon.as_deref(), Some("e"));
         let keys: Vec<&str> = merged.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a", "b", "c", "d", "e"]);

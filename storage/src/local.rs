@@ -32,7 +32,7 @@ use uuid::Uuid;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS buckets(name TEXT PRIMARY KEY, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS objects(bucket TEXT NOT NULL, key BLOB NOT NULL, record BLOB NOT NULL,
-    PRIMARY KEY(bucket, key)) WITHOUT ROWID;
+    inline BLOB, PRIMARY KEY(bucket, key));
 CREATE TABLE IF NOT EXISTS data_dirs(id BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads(id BLOB PRIMARY KEY, bucket TEXT NOT NULL, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS parts(upload BLOB NOT NULL, number INTEGER NOT NULL, record BLOB NOT NULL,
@@ -321,13 +321,19 @@ fn decode<T>(r: std::result::Result<T, String>) -> rusqlite::Result<T> {
     })
 }
 
+/// Inline object bytes live in their own column after the record, so listings, which read
+/// only the record, never load them.
 fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
     match &c.record {
-        Some(rec) => conn.execute(
-            "INSERT INTO objects(bucket, key, record) VALUES (?1, ?2, ?3)
-             ON CONFLICT(bucket, key) DO UPDATE SET record = excluded.record",
-            params![c.bucket, c.key.as_bytes(), rec.encode()],
-        )?,
+        Some(rec) => {
+            let mut slim = rec.clone();
+            let inline = slim.take_inline();
+            conn.execute(
+                "INSERT INTO objects(bucket, key, record, inline) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(bucket, key) DO UPDATE SET record = excluded.record, inline = excluded.inline",
+                params![c.bucket, c.key.as_bytes(), slim.encode(), inline],
+            )?
+        }
         None => conn.execute(
             "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
             params![c.bucket, c.key.as_bytes()],
@@ -461,14 +467,21 @@ impl Drive for LocalDrive {
     async fn read_record(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
         let (bucket, key) = (bucket.to_owned(), key.as_bytes().to_vec());
         self.read(move |c| {
-            c.query_row(
-                "SELECT record FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![bucket, key],
-                |r| r.get::<_, Vec<u8>>(0),
-            )
-            .optional()?
-            .map(|b| decode(ObjectRecord::decode(&b)))
-            .transpose()
+            let row = c
+                .query_row(
+                    "SELECT record, inline FROM objects WHERE bucket = ?1 AND key = ?2",
+                    params![bucket, key],
+                    |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
+                )
+                .optional()?;
+            let Some((record, inline)) = row else {
+                return Ok(None);
+            };
+            let mut record = decode(ObjectRecord::decode(&record))?;
+            if let Some(inline) = inline {
+                decode(record.restore_inline(&inline))?;
+            }
+            Ok(Some(record))
         })
         .await
     }

@@ -23,6 +23,37 @@ impl ObjectRecord {
         rmp_serde::from_slice(bytes).map_err(|e| format!("corrupt object record: {e}"))
     }
 
+    /// Moves every version's inline bytes out of the record, leaving empty inline data, so the
+    /// record stays small where only metadata is needed (listings). Returns the bytes in
+    /// version order (empty for versions stored in data directories), encoded.
+    pub fn take_inline(&mut self) -> Option<Vec<u8>> {
+        let mut any = false;
+        let data: Vec<serde_bytes::ByteBuf> = self
+            .versions
+            .iter_mut()
+            .map(|v| match v.object.as_mut().map(|o| &mut o.data) {
+                Some(DataLocation::Inline(bytes)) => {
+                    any = true;
+                    serde_bytes::ByteBuf::from(std::mem::take(bytes))
+                }
+                _ => serde_bytes::ByteBuf::new(),
+            })
+            .collect();
+        any.then(|| rmp_serde::to_vec(&data).expect("bytes always serialize"))
+    }
+
+    /// Puts back inline bytes taken by [`ObjectRecord::take_inline`].
+    pub fn restore_inline(&mut self, encoded: &[u8]) -> Result<(), String> {
+        let data: Vec<serde_bytes::ByteBuf> =
+            rmp_serde::from_slice(encoded).map_err(|e| format!("corrupt inline data: {e}"))?;
+        for (v, bytes) in self.versions.iter_mut().zip(data) {
+            if let Some(DataLocation::Inline(slot)) = v.object.as_mut().map(|o| &mut o.data) {
+                *slot = bytes.into_vec();
+            }
+        }
+        Ok(())
+    }
+
     /// The version a plain GET sees, if it is not a delete marker.
     pub fn latest(&self) -> Option<&VersionRecord> {
         self.versions.first()
@@ -247,5 +278,13 @@ mod tests {
         );
         assert_eq!(ObjectRecord::decode(&bytes).unwrap(), rec);
         assert!(ObjectRecord::decode(b"\xff\x00garbage").is_err());
+        let mut slim = rec.clone();
+        let inline = slim.take_inline().unwrap();
+        assert!(
+            slim.encode().len() + 900 < rec.encode().len(),
+            "the inline bytes left the record"
+        );
+        slim.restore_inline(&inline).unwrap();
+        assert_eq!(slim, rec);
     }
 }
