@@ -3,13 +3,11 @@
 //! commands use to call it.
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method, Uri};
 use http_body_util::BodyExt;
 use s3s::route::S3Route;
 use s3s::{s3_error, Body, S3Request, S3Response, S3Result};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use storage::Store;
 
@@ -105,39 +103,38 @@ impl S3Route for AdminRoute {
     }
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    let mut m = HmacSha256::new_from_slice(key).expect("any key length");
-    m.update(data.as_bytes());
-    m.finalize().into_bytes().to_vec()
-}
-
-/// SigV4 `Authorization` header value for a request without a query string and with an
-/// unsigned payload. Only the admin client signs; every S3 signature is verified by s3s.
-pub fn sign_v4(
-    method: &str,
-    host: &str,
-    path: &str,
-    amz_date: &str,
+/// Signs `req` (SigV4, unsigned payload) for the S3 service in Strata's region.
+fn sign<B>(
+    req: &mut http::Request<B>,
+    url: &str,
     access_key: &str,
     secret_key: &str,
-) -> String {
-    let date = &amz_date[..8];
-    let canonical = format!(
-        "{method}\n{path}\n\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{amz_date}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD"
-    );
-    let scope = format!("{date}/us-east-1/s3/aws4_request");
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let k = hmac(format!("AWS4{secret_key}").as_bytes(), date);
-    let k = hmac(&k, "us-east-1");
-    let k = hmac(&k, "s3");
-    let k = hmac(&k, "aws4_request");
-    let signature = hex::encode(hmac(&k, &to_sign));
-    format!("AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={signature}")
+) -> anyhow::Result<()> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity =
+        aws_credential_types::Credentials::new(access_key, secret_key, None, None, "strata-admin")
+            .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(crate::s3::REGION)
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_str().unwrap_or("")));
+    let signable = SignableRequest::new(
+        req.method().as_str(),
+        url,
+        headers,
+        SignableBody::UnsignedPayload,
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    instructions.apply_to_request_http1x(req);
+    Ok(())
 }
 
 /// Calls an admin API operation on a running node and returns the response body.
@@ -154,29 +151,22 @@ pub async fn call(
         .ok_or_else(|| anyhow::anyhow!("endpoint {endpoint} has no host:port"))?
         .clone();
     let path = format!("{PREFIX}{op}");
-    let amz_date = time::OffsetDateTime::now_utc().format(time::macros::format_description!(
-        "[year][month][day]T[hour][minute][second]Z"
-    ))?;
-    let auth = sign_v4(
-        method.as_str(),
-        authority.as_str(),
-        &path,
-        &amz_date,
-        access_key,
-        secret_key,
-    );
     let stream = tokio::net::TcpStream::connect(authority.as_str()).await?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method(method)
         .uri(&path)
         .header("host", authority.as_str())
-        .header("x-amz-date", &amz_date)
         .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-        .header("authorization", auth)
         .body(http_body_util::Empty::<Bytes>::new())?;
+    sign(
+        &mut req,
+        &format!("http://{authority}{path}"),
+        access_key,
+        secret_key,
+    )?;
     let resp = sender.send_request(req).await?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();
@@ -185,32 +175,4 @@ pub async fn call(
         anyhow::bail!("{status}: {text}");
     }
     Ok(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_names_the_scope_and_depends_on_the_secret() {
-        // Same inputs always give the same header; a different secret gives another.
-        let a = sign_v4(
-            "POST",
-            "127.0.0.1:9000",
-            "/strata/admin/v1/heal",
-            "20260101T000000Z",
-            "ak",
-            "secretkey",
-        );
-        let b = sign_v4(
-            "POST",
-            "127.0.0.1:9000",
-            "/strata/admin/v1/heal",
-            "20260101T000000Z",
-            "ak",
-            "secretkez",
-        );
-        assert!(a.starts_with("AWS4-HMAC-SHA256 Credential=ak/20260101/us-east-1/s3/aws4_request"));
-        assert_ne!(a, b);
-    }
 }

@@ -52,22 +52,15 @@ impl Erasure {
     /// Rebuilds every missing shard in place. `shards[i]` is shard `i` (unframed) or `None`.
     /// Fails when fewer than `data` shards are present.
     pub fn reconstruct(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), String> {
-        let present = shards.iter().filter(|s| s.is_some()).count();
-        if present < self.layout.data {
-            return Err(format!(
-                "{present} of {} shards readable, {} needed",
-                shards.len(),
-                self.layout.data
-            ));
-        }
-        match &self.codec {
-            Some(codec) => codec.reconstruct(shards).map_err(|e| e.to_string()),
-            None => Ok(()),
-        }
+        self.rebuild(shards, false)
     }
 
     /// Rebuilds only the missing data shards (cheaper than `reconstruct` for reads).
     pub fn reconstruct_data(&self, shards: &mut [Option<Vec<u8>>]) -> Result<(), String> {
+        self.rebuild(shards, true)
+    }
+
+    fn rebuild(&self, shards: &mut [Option<Vec<u8>>], data_only: bool) -> Result<(), String> {
         let present = shards.iter().filter(|s| s.is_some()).count();
         if present < self.layout.data {
             return Err(format!(
@@ -77,7 +70,8 @@ impl Erasure {
             ));
         }
         match &self.codec {
-            Some(codec) => codec.reconstruct_data(shards).map_err(|e| e.to_string()),
+            Some(codec) if data_only => codec.reconstruct_data(shards).map_err(|e| e.to_string()),
+            Some(codec) => codec.reconstruct(shards).map_err(|e| e.to_string()),
             None => Ok(()),
         }
     }

@@ -163,6 +163,20 @@ pub fn composite(algorithm: Algorithm, parts: &[String]) -> Option<String> {
     ))
 }
 
+/// Copies a set of checksums into an S3 output or result that has the five `checksum_*`
+/// fields (the s3s types share the field names but no trait).
+macro_rules! fill_checksums {
+    ($out:expr, $checksums:expr) => {{
+        let c: s3s::dto::Checksum = $checksums;
+        $out.checksum_crc32 = c.checksum_crc32;
+        $out.checksum_crc32c = c.checksum_crc32c;
+        $out.checksum_crc64nvme = c.checksum_crc64nvme;
+        $out.checksum_sha1 = c.checksum_sha1;
+        $out.checksum_sha256 = c.checksum_sha256;
+    }};
+}
+pub(crate) use fill_checksums;
+
 /// Fills the output field for `algorithm` with `value`.
 pub fn set(c: &mut Checksum, algorithm: Algorithm, value: String) {
     let slot = match algorithm {

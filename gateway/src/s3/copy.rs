@@ -1,7 +1,7 @@
 //! CopyObject, and reading a copy source (shared with UploadPartCopy). Copies stream the
 //! source through the write path: new shards, same bytes.
 
-use super::checksum::Algorithm;
+use super::checksum::{fill_checksums, Algorithm};
 use super::put::StagedBody;
 use super::{
     content_headers, etag, parse_tagging, require_bucket, storage_class, timestamp, user_metadata,
@@ -233,11 +233,7 @@ impl Gateway {
             if let Some(a) = Algorithm::from_name(&c.algorithm) {
                 super::checksum::set(&mut fields, a, c.value);
             }
-            result.checksum_crc32 = fields.checksum_crc32;
-            result.checksum_crc32c = fields.checksum_crc32c;
-            result.checksum_crc64nvme = fields.checksum_crc64nvme;
-            result.checksum_sha1 = fields.checksum_sha1;
-            result.checksum_sha256 = fields.checksum_sha256;
+            fill_checksums!(result, fields);
         }
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),

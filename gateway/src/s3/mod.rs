@@ -4,6 +4,7 @@
 //! `delete`, `copy`, `multipart`; `checksum` and `error` are shared.
 
 mod bucket;
+pub use bucket::REGION;
 pub mod checksum;
 mod copy;
 mod delete;

@@ -2,7 +2,7 @@
 //! list uploads.
 
 use super::bucket::owner;
-use super::checksum::{self, Algorithm};
+use super::checksum::{self, fill_checksums, Algorithm};
 use super::copy::SourceConditions;
 use super::list::encode_name;
 use super::put::{write_precondition, IncomingBody, StagedBody};
@@ -165,11 +165,7 @@ impl Gateway {
         if let (Some(c), Some(a)) = (checksum, upload_algorithm(&upload)) {
             let mut fields = Checksum::default();
             checksum::set(&mut fields, a, c.value);
-            out.checksum_crc32 = fields.checksum_crc32;
-            out.checksum_crc32c = fields.checksum_crc32c;
-            out.checksum_crc64nvme = fields.checksum_crc64nvme;
-            out.checksum_sha1 = fields.checksum_sha1;
-            out.checksum_sha256 = fields.checksum_sha256;
+            fill_checksums!(out, fields);
         }
         Ok(S3Response::new(out))
     }
@@ -235,11 +231,7 @@ impl Gateway {
         if let Some((a, v)) = computed {
             let mut fields = Checksum::default();
             checksum::set(&mut fields, a, v);
-            result.checksum_crc32 = fields.checksum_crc32;
-            result.checksum_crc32c = fields.checksum_crc32c;
-            result.checksum_crc64nvme = fields.checksum_crc64nvme;
-            result.checksum_sha1 = fields.checksum_sha1;
-            result.checksum_sha256 = fields.checksum_sha256;
+            fill_checksums!(result, fields);
         }
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(result),
@@ -315,11 +307,7 @@ impl Gateway {
         if let (Some(c), Some(a)) = (checksum, algorithm) {
             let mut fields = Checksum::default();
             checksum::set(&mut fields, a, c.value);
-            out.checksum_crc32 = fields.checksum_crc32;
-            out.checksum_crc32c = fields.checksum_crc32c;
-            out.checksum_crc64nvme = fields.checksum_crc64nvme;
-            out.checksum_sha1 = fields.checksum_sha1;
-            out.checksum_sha256 = fields.checksum_sha256;
+            fill_checksums!(out, fields);
             out.checksum_type = Some(ChecksumType::from(c.kind));
         }
         Ok(S3Response::new(out))

@@ -2,7 +2,7 @@
 //! stream the body into the erasure set while computing MD5 and the requested checksum once,
 //! then verify `Content-MD5` and `x-amz-checksum-*` before anything becomes visible.
 
-use super::checksum::{self, Algorithm, Requested};
+use super::checksum::{self, fill_checksums, Algorithm, Requested};
 use super::{
     body_stream, content_headers, etag, parse_tagging, require_bucket, storage_class,
     user_metadata, Gateway, MAX_PUT_SIZE,
@@ -232,11 +232,7 @@ impl Gateway {
             if let Some(a) = Algorithm::from_name(&c.algorithm) {
                 checksum::set(&mut fields, a, c.value);
             }
-            out.checksum_crc32 = fields.checksum_crc32;
-            out.checksum_crc32c = fields.checksum_crc32c;
-            out.checksum_crc64nvme = fields.checksum_crc64nvme;
-            out.checksum_sha1 = fields.checksum_sha1;
-            out.checksum_sha256 = fields.checksum_sha256;
+            fill_checksums!(out, fields);
             out.checksum_type = Some(ChecksumType::from(c.kind));
         }
         Ok(S3Response::new(out))
