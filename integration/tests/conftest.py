@@ -17,7 +17,7 @@ import requests
 from botocore.config import Config
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = os.environ.get("STRATA_BIN") or str(ROOT / "target" / "release" / "strata")
+BIN = os.path.abspath(os.environ.get("STRATA_BIN") or str(ROOT / "target" / "release" / "strata"))
 USER = "testadmin"
 PASSWORD = "testadmin-secret-key"
 AWS = str(pathlib.Path(sys.executable).parent / "aws")
