@@ -157,3 +157,16 @@ def test_abort_then_complete_fails(s3, bucket):
     assert error_code(e) == "NoSuchUpload"
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="ab")
+
+
+def test_conditional_complete(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="exists", Body=b"old")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="exists")
+    r = s3.upload_part(Bucket=bucket, Key="exists", UploadId=up["UploadId"], PartNumber=1, Body=b"new")
+    parts = {"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]}
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket=bucket, Key="exists", UploadId=up["UploadId"], MultipartUpload=parts, IfNoneMatch="*")
+    assert status(e) == 412
+    assert s3.get_object(Bucket=bucket, Key="exists")["Body"].read() == b"old"
+    s3.complete_multipart_upload(Bucket=bucket, Key="exists", UploadId=up["UploadId"], MultipartUpload=parts)
+    assert s3.get_object(Bucket=bucket, Key="exists")["Body"].read() == b"new"

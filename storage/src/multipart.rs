@@ -181,25 +181,7 @@ impl ErasureSet {
             });
         }
         let records = self.read_records(bucket, key).await;
-        if opts.precondition.if_none_match_any || opts.precondition.if_match.is_some() {
-            let current = match self.view(bucket, key).await {
-                Ok(v) => Some(v.object().etag.clone()),
-                Err(StorageError::NoSuchKey) => None,
-                Err(e) => return Err(e),
-            };
-            if opts.precondition.if_none_match_any && current.is_some() {
-                return Err(StorageError::PreconditionFailed);
-            }
-            if let Some(want) = &opts.precondition.if_match {
-                match current {
-                    None => return Err(StorageError::NoSuchKey),
-                    Some(etag) if !etag_matches(want, &etag) => {
-                        return Err(StorageError::PreconditionFailed)
-                    }
-                    _ => {}
-                }
-            }
-        }
+        self.check_precondition(records.clone(), &opts.precondition)?;
         let keep: Vec<u32> = parts.iter().map(|p| p.number).collect();
         let object = ObjectVersion {
             size: parts.iter().map(|p| p.size).sum(),

@@ -363,7 +363,7 @@ impl ErasureSet {
         Ok(ObjectView { version, records })
     }
 
-    fn check_precondition(
+    pub(crate) fn check_precondition(
         &self,
         records: Vec<Option<Option<ObjectRecord>>>,
         p: &Precondition,
