@@ -50,7 +50,8 @@ pub struct Commit {
     pub record: Option<ObjectRecord>,
     /// Staging directories whose shard files become the data directories of the same ids.
     pub staged: Vec<Uuid>,
-    /// Data directories no longer referenced once this commit lands.
+    /// Data directories to delete once this commit lands (the previous record's directories
+    /// stop being referenced either way; listing them here also deletes their files).
     pub free: Vec<Uuid>,
 }
 
@@ -120,6 +121,9 @@ pub trait Drive: Send + Sync + 'static {
     /// Makes sure the drive still carries its format; re-creates an empty, formatted drive when
     /// it was wiped. Returns true when the drive was (re)initialised and needs healing.
     async fn check(&self, expected: &Format) -> Result<bool>;
+
+    /// Deletes the files of data directories that no record on this drive references.
+    async fn remove_data(&self, dirs: Vec<Uuid>) -> Result<()>;
 
     /// Removes data no record references that was written before `before`; returns how many
     /// data directories went.

@@ -15,7 +15,7 @@
 
 use crate::drive::{Commit, Drive, Format, ListedRecord, PartRecord, ShardReader, ShardWriter};
 use crate::error::{Result, StorageError};
-use crate::meta::{BucketRecord, ObjectRecord, UploadRecord};
+use crate::meta::{BucketRecord, DataLocation, ObjectRecord, UploadRecord};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -321,9 +321,24 @@ fn decode<T>(r: std::result::Result<T, String>) -> rusqlite::Result<T> {
     })
 }
 
+/// Replaces a key's record. The `data_dirs` rows follow the records exactly: the previous
+/// record's directories lose their rows and the new record's gain theirs, in the same
+/// transaction, so a directory without a row is never referenced and may be collected.
 /// Inline object bytes live in their own column after the record, so listings, which read
 /// only the record, never load them.
 fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
+    let previous: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT record FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![c.bucket, c.key.as_bytes()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(previous) = previous {
+        for id in data_dirs(&decode(ObjectRecord::decode(&previous))?) {
+            conn.execute("DELETE FROM data_dirs WHERE id = ?1", [id.as_bytes()])?;
+        }
+    }
     match &c.record {
         Some(rec) => {
             let mut slim = rec.clone();
@@ -332,23 +347,34 @@ fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
                 "INSERT INTO objects(bucket, key, record, inline) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(bucket, key) DO UPDATE SET record = excluded.record, inline = excluded.inline",
                 params![c.bucket, c.key.as_bytes(), slim.encode(), inline],
-            )?
+            )?;
+            for id in data_dirs(rec) {
+                conn.execute(
+                    "INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)",
+                    [id.as_bytes()],
+                )?;
+            }
         }
-        None => conn.execute(
-            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![c.bucket, c.key.as_bytes()],
-        )?,
-    };
-    for id in &c.staged {
-        conn.execute(
-            "INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)",
-            [id.as_bytes()],
-        )?;
-    }
-    for id in &c.free {
-        conn.execute("DELETE FROM data_dirs WHERE id = ?1", [id.as_bytes()])?;
+        None => {
+            conn.execute(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![c.bucket, c.key.as_bytes()],
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Data directories a record references.
+fn data_dirs(record: &ObjectRecord) -> Vec<Uuid> {
+    record
+        .versions
+        .iter()
+        .filter_map(|v| match v.object.as_ref().map(|o| &o.data) {
+            Some(DataLocation::Dir(id)) => Some(*id),
+            _ => None,
+        })
+        .collect()
 }
 
 struct LocalShardWriter {
@@ -767,6 +793,31 @@ impl Drive for LocalDrive {
         Ok(true)
     }
 
+    async fn remove_data(&self, dirs: Vec<Uuid>) -> Result<()> {
+        let db = self.db()?;
+        let paths: Vec<(Uuid, PathBuf)> =
+            dirs.into_iter().map(|id| (id, self.data_dir(id))).collect();
+        Self::blocking(move || {
+            for (id, path) in paths {
+                let referenced = db
+                    .reader()
+                    .query_row(
+                        "SELECT 1 FROM data_dirs WHERE id = ?1",
+                        [id.as_bytes()],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(io::Error::other)?
+                    .is_some();
+                if !referenced {
+                    let _ = fs::remove_dir_all(path);
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn collect_garbage(&self, before: std::time::SystemTime) -> Result<usize> {
         // Runs the directory walk off the async threads; the drive outlives the call.
         let root = self.root.clone();
@@ -779,6 +830,37 @@ impl Drive for LocalDrive {
 mod tests {
     use super::*;
     use crate::meta::VersionRecord;
+
+    /// A record whose one version keeps its shards in data directory `dir`.
+    fn record_in(dir: Uuid) -> ObjectRecord {
+        use crate::meta::{ErasureInfo, ObjectVersion};
+        let object = ObjectVersion {
+            size: 1,
+            etag: "e".into(),
+            headers: Default::default(),
+            user_metadata: Default::default(),
+            checksum: None,
+            storage_class: "STANDARD".into(),
+            erasure: ErasureInfo {
+                layout: crate::layout::ErasureLayout::new(1, 0).unwrap(),
+                shard_index: 0,
+            },
+            parts: vec![],
+            data: DataLocation::Dir(dir),
+            tags: Default::default(),
+            retention: None,
+            legal_hold: false,
+            transition: None,
+            replication: Default::default(),
+        };
+        ObjectRecord {
+            versions: vec![VersionRecord {
+                version_id: None,
+                mod_time_ns: 1,
+                object: Some(object),
+            }],
+        }
+    }
 
     fn record(t: i64) -> ObjectRecord {
         ObjectRecord {
@@ -863,21 +945,37 @@ mod tests {
         let orphan = Uuid::new_v4();
         let path = drive.data_dir(orphan);
         fs::create_dir_all(&path).unwrap();
-        let kept = Uuid::new_v4();
-        let mut w = drive.create_shard(kept, 1).await.unwrap();
-        w.write(Bytes::from_static(b"x")).await.unwrap();
-        w.finish().await.unwrap();
-        let c = Commit {
+        let stage = |id| {
+            let drive = &drive;
+            async move {
+                let mut w = drive.create_shard(id, 1).await.unwrap();
+                w.write(Bytes::from_static(b"x")).await.unwrap();
+                w.finish().await.unwrap();
+            }
+        };
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        stage(first).await;
+        let commit = |id| Commit {
             bucket: "b".into(),
             key: "k".into(),
-            record: Some(record(1)),
-            staged: vec![kept],
+            record: Some(record_in(id)),
+            staged: vec![id],
             free: vec![],
         };
-        drive.commit(c).await.unwrap();
+        drive.commit(commit(first)).await.unwrap();
+        // Replacing the record without freeing: the first directory is no longer referenced,
+        // as after a crash between a PUT's commit and the removal of the replaced data.
+        stage(second).await;
+        drive.commit(commit(second)).await.unwrap();
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-        assert_eq!(drive.collect_garbage(later).await.unwrap(), 1);
+        assert_eq!(drive.collect_garbage(later).await.unwrap(), 2);
         assert!(!path.exists());
-        assert!(drive.data_dir(kept).exists());
+        assert!(!drive.data_dir(first).exists());
+        assert!(drive.data_dir(second).exists());
+        drive.remove_data(vec![second]).await.unwrap();
+        assert!(
+            drive.data_dir(second).exists(),
+            "a referenced directory is never removed"
+        );
     }
 }

@@ -488,6 +488,8 @@ impl ErasureSet {
             return Err(Self::quorum_error("commit", ok, self.layout.write_quorum()));
         }
         staged.committed = true;
+        // The replaced versions' directories lost their rows in the commit; their files go now
+        // (after a crash they are unreferenced and the start-up collector takes them).
         let release = results
             .iter()
             .enumerate()
@@ -498,17 +500,11 @@ impl ErasureSet {
                     .flatten()
                     .map(|r| data_dirs(&r))
                     .unwrap_or_default();
-                (!old.is_empty()).then(|| {
-                    self.drives[d].commit(Commit {
-                        free: old,
-                        staged: vec![],
-                        ..commits[d].clone()
-                    })
-                })
+                (!old.is_empty()).then(|| self.drives[d].remove_data(old))
             });
         for r in join_all(release).await {
             if let Err(e) = r {
-                tracing::warn!(%bucket, %key, error = %e, "could not free replaced data");
+                tracing::warn!(%bucket, %key, error = %e, "could not remove replaced data");
             }
         }
         if ok < self.drives.len() {

@@ -123,6 +123,9 @@ impl Drive for Faulty {
     async fn check(&self, f: &Format) -> Result<bool> {
         self.inner.check(f).await
     }
+    async fn remove_data(&self, dirs: Vec<Uuid>) -> Result<()> {
+        self.inner.remove_data(dirs).await
+    }
     async fn collect_garbage(&self, before: SystemTime) -> Result<usize> {
         self.inner.collect_garbage(before).await
     }
