@@ -335,7 +335,7 @@ impl Store {
         }
         let mut lower: Vec<u8> = start.max(prefix.as_bytes()).to_vec();
         let upper = prefix_successor(prefix.as_bytes());
-        let batch = (max_keys + 1).clamp(100, 1000);
+        let batch = (max_keys + 1).clamp(100, 1001); // one more than a page: truncation is known in one round
         loop {
             let results = join_all(
                 self.sets
