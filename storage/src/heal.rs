@@ -8,7 +8,7 @@ use crate::error::{Result, StorageError};
 use crate::list::{key_successor, merge_batches};
 use crate::meta::{DataLocation, ObjectRecord};
 use crate::read::BlockReader;
-use crate::set::{data_dirs, ErasureSet};
+use crate::set::ErasureSet;
 use crate::store::Store;
 use bytes::Bytes;
 use futures::future::join_all;
@@ -54,7 +54,7 @@ impl ErasureSet {
                         key: key.into(),
                         record: None,
                         staged: vec![],
-                        free: data_dirs(rec),
+                        free: rec.data_dirs(),
                     };
                     if self.drives[d].commit(commit).await.is_ok() {
                         result.removed += 1;
@@ -160,7 +160,7 @@ impl ErasureSet {
                 free: records[*d]
                     .clone()
                     .flatten()
-                    .map(|r| data_dirs(&r))
+                    .map(|r| r.data_dirs())
                     .unwrap_or_default(),
             };
             self.drives[*d].commit(commit)

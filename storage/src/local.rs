@@ -15,7 +15,7 @@
 
 use crate::drive::{Commit, Drive, Format, ListedRecord, PartRecord, ShardReader, ShardWriter};
 use crate::error::{Result, StorageError};
-use crate::meta::{BucketRecord, DataLocation, ObjectRecord, UploadRecord};
+use crate::meta::{BucketRecord, ObjectRecord, UploadRecord};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -335,7 +335,7 @@ fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
         )
         .optional()?;
     if let Some(previous) = previous {
-        for id in data_dirs(&decode(ObjectRecord::decode(&previous))?) {
+        for id in decode(ObjectRecord::decode(&previous))?.data_dirs() {
             conn.execute("DELETE FROM data_dirs WHERE id = ?1", [id.as_bytes()])?;
         }
     }
@@ -348,7 +348,7 @@ fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
                  ON CONFLICT(bucket, key) DO UPDATE SET record = excluded.record, inline = excluded.inline",
                 params![c.bucket, c.key.as_bytes(), slim.encode(), inline],
             )?;
-            for id in data_dirs(rec) {
+            for id in rec.data_dirs() {
                 conn.execute(
                     "INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)",
                     [id.as_bytes()],
@@ -363,18 +363,6 @@ fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Data directories a record references.
-fn data_dirs(record: &ObjectRecord) -> Vec<Uuid> {
-    record
-        .versions
-        .iter()
-        .filter_map(|v| match v.object.as_ref().map(|o| &o.data) {
-            Some(DataLocation::Dir(id)) => Some(*id),
-            _ => None,
-        })
-        .collect()
 }
 
 struct LocalShardWriter {
@@ -833,7 +821,7 @@ mod tests {
 
     /// A record whose one version keeps its shards in data directory `dir`.
     fn record_in(dir: Uuid) -> ObjectRecord {
-        use crate::meta::{ErasureInfo, ObjectVersion};
+        use crate::meta::{DataLocation, ErasureInfo, ObjectVersion};
         let object = ObjectVersion {
             size: 1,
             etag: "e".into(),

@@ -54,6 +54,17 @@ impl ObjectRecord {
         Ok(())
     }
 
+    /// Data directories the record's versions keep their shards in.
+    pub fn data_dirs(&self) -> Vec<Uuid> {
+        self.versions
+            .iter()
+            .filter_map(|v| match v.object.as_ref().map(|o| &o.data) {
+                Some(DataLocation::Dir(id)) => Some(*id),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The version a plain GET sees, if it is not a delete marker.
     pub fn latest(&self) -> Option<&VersionRecord> {
         self.versions.first()

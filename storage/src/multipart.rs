@@ -8,7 +8,7 @@ use crate::meta::{
     now_ns, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, UploadRecord,
     VersionRecord,
 };
-use crate::set::{data_dirs, etag_matches, ErasureSet, PutOptions, Staged};
+use crate::set::{etag_matches, ErasureSet, PutOptions, Staged};
 use futures::future::join_all;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
@@ -218,7 +218,7 @@ impl ErasureSet {
                 free: records[d]
                     .clone()
                     .flatten()
-                    .map(|r| data_dirs(&r))
+                    .map(|r| r.data_dirs())
                     .unwrap_or_default(),
             };
             let keep = keep.clone();

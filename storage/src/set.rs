@@ -498,7 +498,7 @@ impl ErasureSet {
                 let old = records[d]
                     .clone()
                     .flatten()
-                    .map(|r| data_dirs(&r))
+                    .map(|r| r.data_dirs())
                     .unwrap_or_default();
                 (!old.is_empty()).then(|| self.drives[d].remove_data(old))
             });
@@ -528,7 +528,7 @@ impl ErasureSet {
                         key: key.to_owned(),
                         record: None,
                         staged: vec![],
-                        free: rec.map(|r| data_dirs(&r)).unwrap_or_default(),
+                        free: rec.map(|r| r.data_dirs()).unwrap_or_default(),
                     };
                     drive.commit(commit).await.is_ok()
                 }),
@@ -540,18 +540,6 @@ impl ErasureSet {
         }
         Ok(())
     }
-}
-
-/// Data directories a record references.
-pub(crate) fn data_dirs(record: &ObjectRecord) -> Vec<Uuid> {
-    record
-        .versions
-        .iter()
-        .filter_map(|v| match v.object.as_ref().map(|o| &o.data) {
-            Some(DataLocation::Dir(id)) => Some(*id),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Compares an `If-Match`-style value (quoted or not, or `*`) with a stored ETag.
