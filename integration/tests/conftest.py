@@ -29,6 +29,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_ready(endpoint, timeout=30, proc=None):
+    """Waits until `endpoint` answers /health/ready with 200; fails early if `proc` exits."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"strata exited with {proc.returncode}")
+        try:
+            if requests.get(endpoint + "/health/ready", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("strata did not become ready")
+
+
 class Strata:
     """A `strata server` process on 127.0.0.1 with `drives` drive directories under `data`."""
 
@@ -61,17 +76,11 @@ class Strata:
             stderr=subprocess.STDOUT,
             env=self.env(),
         )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"strata exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            try:
-                if requests.get(self.endpoint + "/health/ready", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("strata did not become ready: " + self.log.read_text()[-2000:])
+        try:
+            wait_ready(self.endpoint, timeout, self.proc)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}: {self.log.read_text()[-2000:]}") from None
+        return self
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

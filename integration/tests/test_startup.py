@@ -2,10 +2,8 @@
 
 import json
 import subprocess
-import time
 
-import requests
-from conftest import BIN, Strata, free_port
+from conftest import BIN, Strata, free_port, wait_ready
 
 
 def test_default_layout_is_four_drives_under_data(tmp_path):
@@ -15,13 +13,7 @@ def test_default_layout_is_four_drives_under_data(tmp_path):
     try:
         banner = proc.stdout.readline().decode() + proc.stdout.readline().decode()
         assert f"http://127.0.0.1:{port}" in banner and "2 data + 2 parity" in banner
-        for _ in range(100):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
+        wait_ready(f"http://127.0.0.1:{port}", 30, proc)
         assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["drive1", "drive2", "drive3", "drive4"]
     finally:
         proc.terminate()
@@ -59,13 +51,7 @@ def test_config_file_drives_and_admin_info(tmp_path):
                    'root_user = "fileuser"\nroot_password = "file-secret"\n')
     proc = subprocess.Popen([BIN, "server", "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
+        wait_ready(f"http://127.0.0.1:{port}", 30, proc)
         s = Strata(tmp_path / "unused", user="fileuser", password="file-secret")
         s.port = port
         info = json.loads(s.admin("info"))

@@ -177,8 +177,9 @@ macro_rules! fill_checksums {
 }
 pub(crate) use fill_checksums;
 
-/// Fills the output field for `algorithm` with `value`.
-pub fn set(c: &mut Checksum, algorithm: Algorithm, value: String) {
+/// Response checksum fields with only `algorithm`'s set to `value`.
+pub fn single(algorithm: Algorithm, value: String) -> Checksum {
+    let mut c = Checksum::default();
     let slot = match algorithm {
         Algorithm::Crc32 => &mut c.checksum_crc32,
         Algorithm::Crc32c => &mut c.checksum_crc32c,
@@ -187,6 +188,15 @@ pub fn set(c: &mut Checksum, algorithm: Algorithm, value: String) {
         Algorithm::Sha256 => &mut c.checksum_sha256,
     };
     *slot = Some(value);
+    c
+}
+
+/// Response checksum fields for a checksum stored with an object.
+pub fn of_stored(stored: &storage::meta::StoredChecksum) -> Checksum {
+    match Algorithm::from_name(&stored.algorithm) {
+        Some(a) => single(a, stored.value.clone()),
+        None => Checksum::default(),
+    }
 }
 
 #[cfg(test)]

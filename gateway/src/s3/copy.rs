@@ -229,11 +229,7 @@ impl Gateway {
             ..Default::default()
         };
         if let Some(c) = checksum {
-            let mut fields = Checksum::default();
-            if let Some(a) = Algorithm::from_name(&c.algorithm) {
-                super::checksum::set(&mut fields, a, c.value);
-            }
-            fill_checksums!(result, fields);
+            fill_checksums!(result, super::checksum::of_stored(&c));
         }
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),

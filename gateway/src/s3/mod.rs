@@ -159,15 +159,14 @@ pub fn stored_checksum(
     obj: &ObjectVersion,
     mode: Option<&ChecksumMode>,
 ) -> (Checksum, Option<ChecksumType>) {
-    let mut out = Checksum::default();
     let enabled = mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-    let Some(c) = obj.checksum.as_ref().filter(|_| enabled) else {
-        return (out, None);
-    };
-    if let Some(a) = checksum::Algorithm::from_name(&c.algorithm) {
-        checksum::set(&mut out, a, c.value.clone());
+    match obj.checksum.as_ref().filter(|_| enabled) {
+        Some(c) => (
+            checksum::of_stored(c),
+            Some(ChecksumType::from(c.kind.clone())),
+        ),
+        None => (Checksum::default(), None),
     }
-    (out, Some(ChecksumType::from(c.kind.clone())))
 }
 
 #[async_trait::async_trait]

@@ -163,9 +163,7 @@ impl Gateway {
             ..Default::default()
         };
         if let (Some(c), Some(a)) = (checksum, upload_algorithm(&upload)) {
-            let mut fields = Checksum::default();
-            checksum::set(&mut fields, a, c.value);
-            fill_checksums!(out, fields);
+            fill_checksums!(out, checksum::single(a, c.value));
         }
         Ok(S3Response::new(out))
     }
@@ -229,9 +227,7 @@ impl Gateway {
             ..Default::default()
         };
         if let Some((a, v)) = computed {
-            let mut fields = Checksum::default();
-            checksum::set(&mut fields, a, v);
-            fill_checksums!(result, fields);
+            fill_checksums!(result, checksum::single(a, v));
         }
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(result),
@@ -305,9 +301,7 @@ impl Gateway {
             ..Default::default()
         };
         if let (Some(c), Some(a)) = (checksum, algorithm) {
-            let mut fields = Checksum::default();
-            checksum::set(&mut fields, a, c.value);
-            fill_checksums!(out, fields);
+            fill_checksums!(out, checksum::single(a, c.value));
             out.checksum_type = Some(ChecksumType::from(c.kind));
         }
         Ok(S3Response::new(out))
@@ -353,10 +347,10 @@ impl Gateway {
         let parts = page
             .into_iter()
             .map(|p| {
-                let mut fields = Checksum::default();
-                if let (Some(a), Some(v)) = (algorithm, p.checksum.clone()) {
-                    checksum::set(&mut fields, a, v);
-                }
+                let fields = match (algorithm, p.checksum.clone()) {
+                    (Some(a), Some(v)) => checksum::single(a, v),
+                    _ => Checksum::default(),
+                };
                 Part {
                     part_number: Some(p.number as i32),
                     e_tag: Some(etag(&p.etag)),

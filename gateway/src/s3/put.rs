@@ -228,11 +228,7 @@ impl Gateway {
             ..Default::default()
         };
         if let Some(c) = checksum {
-            let mut fields = Checksum::default();
-            if let Some(a) = Algorithm::from_name(&c.algorithm) {
-                checksum::set(&mut fields, a, c.value);
-            }
-            fill_checksums!(out, fields);
+            fill_checksums!(out, super::checksum::of_stored(&c));
             out.checksum_type = Some(ChecksumType::from(c.kind));
         }
         Ok(S3Response::new(out))
