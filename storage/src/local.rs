@@ -328,38 +328,32 @@ fn decode<T>(r: std::result::Result<T, String>) -> rusqlite::Result<T> {
 /// only the record, never load them.
 fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
     let previous: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT record FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![c.bucket, c.key.as_bytes()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT record FROM objects WHERE bucket = ?1 AND key = ?2")?
+        .query_row(params![c.bucket, c.key.as_bytes()], |r| r.get(0))
         .optional()?;
     if let Some(previous) = previous {
         for id in decode(ObjectRecord::decode(&previous))?.data_dirs() {
-            conn.execute("DELETE FROM data_dirs WHERE id = ?1", [id.as_bytes()])?;
+            conn.prepare_cached("DELETE FROM data_dirs WHERE id = ?1")?
+                .execute([id.as_bytes()])?;
         }
     }
     match &c.record {
         Some(rec) => {
             let mut slim = rec.clone();
             let inline = slim.take_inline();
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO objects(bucket, key, record, inline) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(bucket, key) DO UPDATE SET record = excluded.record, inline = excluded.inline",
-                params![c.bucket, c.key.as_bytes(), slim.encode(), inline],
-            )?;
+            )?
+            .execute(params![c.bucket, c.key.as_bytes(), slim.encode(), inline])?;
             for id in rec.data_dirs() {
-                conn.execute(
-                    "INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)",
-                    [id.as_bytes()],
-                )?;
+                conn.prepare_cached("INSERT OR IGNORE INTO data_dirs(id) VALUES (?1)")?
+                    .execute([id.as_bytes()])?;
             }
         }
         None => {
-            conn.execute(
-                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                params![c.bucket, c.key.as_bytes()],
-            )?;
+            conn.prepare_cached("DELETE FROM objects WHERE bucket = ?1 AND key = ?2")?
+                .execute(params![c.bucket, c.key.as_bytes()])?;
         }
     }
     Ok(())
@@ -479,25 +473,26 @@ impl Drive for LocalDrive {
     }
 
     async fn read_record(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
-        let (bucket, key) = (bucket.to_owned(), key.as_bytes().to_vec());
-        self.read(move |c| {
-            let row = c
-                .query_row(
-                    "SELECT record, inline FROM objects WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, key],
-                    |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
-                )
-                .optional()?;
-            let Some((record, inline)) = row else {
-                return Ok(None);
-            };
-            let mut record = decode(ObjectRecord::decode(&record))?;
-            if let Some(inline) = inline {
-                decode(record.restore_inline(&inline))?;
-            }
-            Ok(Some(record))
-        })
-        .await
+        // A point lookup by primary key is a few page-cache hits: it runs on the calling task,
+        // because handing it to the blocking pool costs more (thread wake-ups) than the read.
+        let db = self.db()?;
+        let reader = db.reader();
+        let row = reader
+            .prepare_cached("SELECT record, inline FROM objects WHERE bucket = ?1 AND key = ?2")?
+            .query_row(params![bucket, key.as_bytes()], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+            })
+            .optional()?;
+        let Some((record, inline)) = row else {
+            return Ok(None);
+        };
+        let mut record = ObjectRecord::decode(&record).map_err(StorageError::Corrupt)?;
+        if let Some(inline) = inline {
+            record
+                .restore_inline(&inline)
+                .map_err(StorageError::Corrupt)?;
+        }
+        Ok(Some(record))
     }
 
     async fn commit(&self, commit: Commit) -> Result<()> {

@@ -195,31 +195,29 @@ impl ErasureSet {
         loop {
             let last = block.len() < bs;
             staged.size += block.len() as u64;
-            let hashing = {
+            let (hashing, encoding) = if block.len() <= HASH_IN_PLACE_LIMIT {
+                // Cheaper here than the two thread hand-offs of the blocking pool.
+                md5.update(&block);
+                let h = md5;
+                (Work::Done(h), Work::Done(encode(&self.erasure, &block)))
+            } else {
                 let (b, mut h) = (block.clone(), md5);
-                tokio::task::spawn_blocking(move || {
+                let hashing = tokio::task::spawn_blocking(move || {
                     h.update(&b);
                     h
-                })
-            };
-            let encoding = {
+                });
                 let (b, erasure) = (block.clone(), self.erasure.clone());
-                tokio::task::spawn_blocking(move || {
-                    if b.is_empty() {
-                        Vec::new()
-                    } else {
-                        erasure.encode_block(&b)
-                    }
-                })
+                let encoding = tokio::task::spawn_blocking(move || encode(&erasure, &b));
+                (Work::Pending(hashing), Work::Pending(encoding))
             };
             let shards: Vec<Bytes> = encoding
-                .await
-                .map_err(join_error)?
+                .wait()
+                .await?
                 .into_iter()
                 .map(Bytes::from)
                 .collect();
             if last && writers.is_none() && allow_inline && staged.size <= INLINE_LIMIT {
-                md5 = hashing.await.map_err(join_error)?;
+                md5 = hashing.wait().await?;
                 let inline = (0..n)
                     .map(|d| {
                         shards
@@ -264,7 +262,7 @@ impl ErasureSet {
                 }
             };
             let (results, next) = tokio::join!(write_shards, read_next);
-            md5 = hashing.await.map_err(join_error)?;
+            md5 = hashing.wait().await?;
             for (d, ok) in results.into_iter().enumerate() {
                 if !ok {
                     ws[d] = None;
@@ -547,6 +545,33 @@ pub fn etag_matches(want: &str, etag: &str) -> bool {
     want.split(',')
         .map(|w| w.trim().trim_start_matches("W/").trim_matches('"'))
         .any(|w| w == "*" || w == etag)
+}
+
+/// Blocks up to this size are hashed and encoded on the request's own task.
+const HASH_IN_PLACE_LIMIT: usize = 64 * 1024;
+
+/// A result computed in place or on the blocking pool.
+enum Work<T> {
+    Done(T),
+    Pending(tokio::task::JoinHandle<T>),
+}
+
+impl<T> Work<T> {
+    async fn wait(self) -> Result<T> {
+        match self {
+            Work::Done(v) => Ok(v),
+            Work::Pending(handle) => handle.await.map_err(join_error),
+        }
+    }
+}
+
+/// The framed shards of one block; an empty object has none.
+fn encode(erasure: &Erasure, block: &[u8]) -> Vec<Vec<u8>> {
+    if block.is_empty() {
+        Vec::new()
+    } else {
+        erasure.encode_block(block)
+    }
 }
 
 fn join_error(e: tokio::task::JoinError) -> StorageError {
