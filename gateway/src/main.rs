@@ -67,6 +67,10 @@ fn main() {
     }
 }
 
+/// Threads for file I/O. Each keeps allocator caches of its own, so an unbounded pool (512 by
+/// default) costs memory under many concurrent uploads, while the drives cannot go faster.
+const BLOCKING_THREADS: usize = 64;
+
 fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -78,6 +82,7 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()?;
     match cli.command {
         Command::Server {

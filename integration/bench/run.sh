@@ -30,15 +30,31 @@ STRATA_ROOT_USER=$AWS_ACCESS_KEY_ID STRATA_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY 
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.1; done
 B="target/release/strata-bench --endpoint http://127.0.0.1:$PORT --duration $SECS"
+rss() { grep "$1" "/proc/$PID/status" | awk '{printf "%d MiB", $2 / 1024}'; }
+echo "## memory: 32 concurrent 256 MiB uploads"
+$B --op put --size 256MiB --concurrency 32 --prefix s256m
+echo "peak RSS of strata so far: $(rss VmHWM)"
 $B --op put --size 4KiB --concurrency 32 --prefix s4k
 $B --op get --size 4KiB --concurrency 32 --prefix s4k
 $B --op put --size 1MiB --concurrency 16 --prefix s1m
 $B --op get --size 1MiB --concurrency 16 --prefix s1m
 $B --op put --size 64MiB --concurrency 4 --prefix s64m
-$B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 8
+$B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32
+if sync && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
+    echo "## GET 64 MiB from disk (page cache dropped; 2 GiB of objects, 3 s)"
+    $B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32 --no-prefill --duration 3
+fi
 $B --op list --size 1KiB --concurrency 8 --objects 1000 --prefix l1k
 $B --op mixed --size 64KiB --concurrency 16 --prefix mix
-echo "peak RSS of strata: $(grep VmHWM /proc/$PID/status | awk '{print $2, $3}')"
+echo "peak RSS of strata: $(rss VmHWM)"
+
+echo "## degraded: two of four drives gone (each replaced by a file, so it cannot come back)"
+for d in drive3 drive4; do mv "$W/data/$d" "$W/data/$d.gone"; touch "$W/data/$d"; done
+# The drive monitor notices within 5 s; until then reads find the shards missing.
+sleep 7
+curl -s "http://127.0.0.1:$PORT/metrics" | grep '^strata_drive_online'
+$B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32 --no-prefill
+$B --op get --size 4KiB --concurrency 32 --prefix s4k --no-prefill
 
 echo "## erasure coding micro-benchmark"
 cargo bench --quiet -p strata-storage --bench erasure 2>/dev/null | grep -E "EC|bitrot"

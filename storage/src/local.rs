@@ -25,7 +25,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -360,20 +359,48 @@ fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
 }
 
 struct LocalShardWriter {
-    file: tokio::fs::File,
+    file: Arc<fs::File>,
+    written: u64,
 }
 
 #[async_trait]
 impl ShardWriter for LocalShardWriter {
     async fn write(&mut self, framed: Bytes) -> Result<()> {
-        Ok(self.file.write_all(&framed).await?)
+        let (file, offset) = (self.file.clone(), self.written);
+        self.written += framed.len() as u64;
+        LocalDrive::blocking(move || {
+            file.write_all_at(&framed, offset)?;
+            start_writeback(&file, offset, framed.len() as u64);
+            Ok(())
+        })
+        .await
     }
 
-    async fn finish(mut self: Box<Self>) -> Result<()> {
-        self.file.flush().await?;
-        Ok(self.file.sync_all().await?)
+    async fn finish(self: Box<Self>) -> Result<()> {
+        let file = self.file.clone();
+        LocalDrive::blocking(move || file.sync_all()).await
     }
 }
+
+/// Asks the kernel to start writing a range out now, so the disk works while the rest of the
+/// object arrives and the final fsync finds little left to do (instead of one burst per object).
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; the descriptor is open for
+    // the duration of the call because `file` is borrowed. A failure only loses the hint.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &fs::File, _offset: u64, _len: u64) {}
 
 struct LocalShardReader {
     file: Arc<fs::File>,
@@ -553,9 +580,15 @@ impl Drive for LocalDrive {
             return Err(StorageError::DriveOffline(self.label.clone()));
         }
         let dir = self.tmp_dir(staging);
-        tokio::fs::create_dir_all(&dir).await?;
-        let file = tokio::fs::File::create(dir.join(format!("part.{part}"))).await?;
-        Ok(Box::new(LocalShardWriter { file }))
+        let file = Self::blocking(move || {
+            fs::create_dir_all(&dir)?;
+            fs::File::create(dir.join(format!("part.{part}")))
+        })
+        .await?;
+        Ok(Box::new(LocalShardWriter {
+            file: Arc::new(file),
+            written: 0,
+        }))
     }
 
     async fn open_shard(&self, data_dir: Uuid, part: u32) -> Result<Box<dyn ShardReader>> {

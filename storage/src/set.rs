@@ -187,7 +187,7 @@ impl ErasureSet {
         };
         let bs = self.layout.block_size;
         let mut md5 = Md5::new();
-        let mut carry = BytesMut::new();
+        let mut carry = Bytes::new();
         let mut writers: Option<Vec<Option<Box<dyn ShardWriter>>>> = None;
         let mut block = read_block(&mut body, &mut carry, bs).await?;
         // Per block: MD5 and erasure coding run on two blocking threads at once, and the next
@@ -579,15 +579,21 @@ fn join_error(e: tokio::task::JoinError) -> StorageError {
 }
 
 /// Fills one block from the body: exactly `size` bytes, or fewer only at the end.
-async fn read_block(body: &mut ByteStream, carry: &mut BytesMut, size: usize) -> Result<Bytes> {
-    while carry.len() < size {
-        match body.next().await {
-            Some(chunk) => carry.extend_from_slice(&chunk?),
-            None => break,
+/// Reads the next block of `size` bytes (less only at the end of the body) into one buffer
+/// of exactly that size; `carry` holds what the last network chunk had beyond the block.
+async fn read_block(body: &mut ByteStream, carry: &mut Bytes, size: usize) -> Result<Bytes> {
+    let mut block = BytesMut::with_capacity(size);
+    while block.len() < size {
+        if carry.is_empty() {
+            match body.next().await {
+                Some(chunk) => *carry = chunk?,
+                None => break,
+            }
         }
+        let take = (size - block.len()).min(carry.len());
+        block.extend_from_slice(&carry.split_to(take));
     }
-    let take = carry.len().min(size);
-    Ok(carry.split_to(take).freeze())
+    Ok(block.freeze())
 }
 
 #[cfg(test)]

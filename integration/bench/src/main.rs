@@ -54,6 +54,10 @@ struct Args {
     /// Key prefix for this run's objects.
     #[arg(long, default_value = "bench")]
     prefix: String,
+    /// Read the objects an earlier run wrote (same --prefix, --objects and --size) instead of
+    /// writing them first: for measuring a server that cannot take writes, e.g. degraded.
+    #[arg(long)]
+    no_prefill: bool,
 }
 
 /// Characters S3 keys keep unescaped in a request path.
@@ -234,11 +238,13 @@ async fn main() -> Result<()> {
         endpoint: args.endpoint.trim_end_matches('/').to_owned(),
         identity,
     });
-    s3.ensure_bucket(&args.bucket).await?;
+    if !args.no_prefill {
+        s3.ensure_bucket(&args.bucket).await?;
+    }
     let mut data = vec![0u8; size];
     rand::rngs::SmallRng::seed_from_u64(42).fill(&mut data[..]);
     let body = Bytes::from(data);
-    if args.op != Op::Put {
+    if args.op != Op::Put && !args.no_prefill {
         for i in 0..args.objects {
             let key = format!("{}/pre/{i}", args.prefix);
             let (status, b) = s3
