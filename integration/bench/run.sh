@@ -29,7 +29,8 @@ STRATA_ROOT_USER=$AWS_ACCESS_KEY_ID STRATA_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY 
     target/release/strata server --address "127.0.0.1:$PORT" --data "$W/data" > "$W/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.1; done
-B="target/release/strata-bench --endpoint http://127.0.0.1:$PORT --duration $SECS"
+BENCH="target/release/strata-bench --endpoint http://127.0.0.1:$PORT"
+B="$BENCH --duration $SECS"
 rss() { grep "$1" "/proc/$PID/status" | awk '{printf "%d MiB", $2 / 1024}'; }
 echo "## memory: 32 concurrent 256 MiB uploads"
 $B --op put --size 256MiB --concurrency 32 --prefix s256m
@@ -42,7 +43,7 @@ $B --op put --size 64MiB --concurrency 4 --prefix s64m
 $B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32
 if sync && echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then
     echo "## GET 64 MiB from disk (page cache dropped; 2 GiB of objects, 3 s)"
-    $B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32 --no-prefill --duration 3
+    $BENCH --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32 --no-prefill --duration 3
 fi
 $B --op list --size 1KiB --concurrency 8 --objects 1000 --prefix l1k
 $B --op mixed --size 64KiB --concurrency 16 --prefix mix

@@ -15,6 +15,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.path.abspath(os.environ.get("STRATA_BIN") or str(ROOT / "target" / "release" / "strata"))
@@ -130,6 +131,19 @@ def empty_bucket(s3, name):
         s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
 
 
+def empty_versioned_bucket(s3, name):
+    """Deletes every version and delete marker (bypassing GOVERNANCE retention) and aborts uploads;
+    versions that stay locked (COMPLIANCE, legal hold) are skipped without error."""
+    entries = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            entries.append({"Key": v["Key"], "VersionId": v["VersionId"]})
+    for i in range(0, len(entries), 1000):
+        s3.delete_objects(Bucket=name, Delete={"Objects": entries[i:i + 1000], "Quiet": True}, BypassGovernanceRetention=True)
+    for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     s = Strata(tmp_path_factory.mktemp("shared") / "data").start()
@@ -149,6 +163,20 @@ def bucket(s3):
     yield name
     empty_bucket(s3, name)
     s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def versioned_bucket(s3):
+    name = "v-" + uuid.uuid4().hex[:20]
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    yield name
+    empty_versioned_bucket(s3, name)
+    try:
+        s3.delete_bucket(Bucket=name)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "BucketNotEmpty":  # COMPLIANCE-locked versions stay
+            raise
 
 
 @pytest.fixture

@@ -13,6 +13,20 @@ pub enum StorageError {
     BucketNotEmpty,
     #[error("the key does not exist")]
     NoSuchKey,
+    #[error("the version does not exist")]
+    NoSuchVersion,
+    /// The addressed version is a delete marker (or the current version is one).
+    #[error("the object is a delete marker")]
+    DeleteMarker {
+        version_id: Option<uuid::Uuid>,
+        mod_time_ns: i64,
+        /// Addressed by version id (S3 answers 405) rather than as the current version (404).
+        addressed: bool,
+    },
+    #[error("the operation does not apply to a delete marker")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    ObjectLocked(String),
     #[error("the multipart upload does not exist")]
     NoSuchUpload,
     #[error("invalid part: {0}")]

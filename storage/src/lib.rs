@@ -8,6 +8,7 @@
 //! - [`drive`]: the one trait every drive implements; [`local`] is a directory on this node;
 //! - [`set`]: an erasure set, with the write path (stage, commit), [`read`] (streamed ranges,
 //!   heal on read), [`list`] (quorum-merged ordered listing), [`multipart`] and [`heal`];
+//! - [`versions`]: what writes and deletes do to a key's versions, and object-lock rules;
 //! - [`store`]: all sets of the deployment, bucket records and background work.
 
 pub mod bitrot;
@@ -25,10 +26,12 @@ pub mod quorum;
 pub mod read;
 pub mod set;
 pub mod store;
+pub mod versions;
 
 pub use drive::Drive;
 pub use error::{Result, StorageError};
 pub use heal::HealReport;
 pub use local::LocalDrive;
 pub use set::{ByteStream, ErasureSet, ObjectView, Precondition, PutOptions, Staged};
-pub use store::Store;
+pub use store::{Store, VersionEntry, VersionPage};
+pub use versions::{Deleted, Versioning, Which};

@@ -205,6 +205,11 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<String>,
     pub checksum_type: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// Object lock the completed version gets.
+    #[serde(default)]
+    pub retention: Option<Retention>,
+    #[serde(default)]
+    pub legal_hold: bool,
     pub erasure: ErasureInfo,
 }
 

@@ -5,8 +5,7 @@
 use crate::drive::{Commit, PartRecord};
 use crate::error::{Result, StorageError};
 use crate::meta::{
-    now_ns, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, UploadRecord,
-    VersionRecord,
+    now_ns, DataLocation, ErasureInfo, ObjectVersion, PartInfo, UploadRecord, VersionRecord,
 };
 use crate::set::{etag_matches, ErasureSet, PutOptions, Staged};
 use futures::future::join_all;
@@ -49,6 +48,8 @@ impl ErasureSet {
             checksum_algorithm: opts.checksum.as_ref().map(|c| c.algorithm.clone()),
             checksum_type,
             tags: opts.tags.clone(),
+            retention: opts.retention.clone(),
+            legal_hold: opts.legal_hold,
             erasure: ErasureInfo {
                 layout: self.layout,
                 shard_index: 0,
@@ -197,8 +198,8 @@ impl ErasureSet {
             parts,
             data: DataLocation::Dir(upload.upload_id),
             tags: upload.tags.clone(),
-            retention: None,
-            legal_hold: false,
+            retention: opts.retention,
+            legal_hold: opts.legal_hold,
             transition: None,
             replication: BTreeMap::new(),
         };
@@ -207,29 +208,31 @@ impl ErasureSet {
             mod_time_ns: now_ns(),
             object: Some(object),
         };
-        let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
-            let mut v = version.clone();
+        let plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
             v.object.as_mut().expect("object").erasure.shard_index = self.shard_of(d, bucket, key);
-            let commit = Commit {
+        })?;
+        let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
+            let commit = plan.records[d].clone().map(|record| Commit {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
-                record: Some(ObjectRecord { versions: vec![v] }),
+                record,
                 staged: vec![],
-                free: records[d]
-                    .clone()
-                    .flatten()
-                    .map(|r| r.data_dirs())
-                    .unwrap_or_default(),
-            };
+                free: plan.removed[d].clone(),
+            });
             let keep = keep.clone();
-            async move { drive.complete_upload(upload.upload_id, keep, commit).await }
+            async move {
+                match commit {
+                    Some(c) => drive.complete_upload(upload.upload_id, keep, c).await,
+                    None => Err(StorageError::Refused("the drive's record disagrees".into())),
+                }
+            }
         }))
         .await;
         self.count_ok(&results, "complete")?;
         if results.iter().any(|r| r.is_err()) {
             let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
         }
-        Ok(version)
+        Ok(plan.outcome)
     }
 
     pub async fn abort_upload(&self, upload_id: Uuid) -> Result<()> {

@@ -66,11 +66,6 @@ pub(crate) struct BlockReader {
 }
 
 impl BlockReader {
-    /// A reader of the current version.
-    pub(crate) fn new(set: Arc<ErasureSet>, records: &[Option<ObjectRecord>]) -> Self {
-        Self::for_version(set, records, 0)
-    }
-
     /// A reader of version number `version` (0 = newest) of the agreeing drives' records.
     pub(crate) fn for_version(
         set: Arc<ErasureSet>,
@@ -219,7 +214,7 @@ impl ErasureSet {
         let set = self.clone();
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         tokio::spawn(async move {
-            let mut reader = BlockReader::new(set.clone(), &view.records);
+            let mut reader = BlockReader::for_version(set.clone(), &view.records, view.index);
             let result =
                 stream_range(&mut reader, view.object().parts.clone(), start, end, &tx).await;
             if let Err(e) = result {

@@ -2,16 +2,17 @@
 //! This file has the write path (stage, then commit under the key's lock) and record reads
 //! with quorum; reading data, listing, multipart and healing live beside it.
 
-use crate::drive::{Commit, Drive, Format, ShardWriter};
+use crate::drive::{Drive, Format, ShardWriter};
 use crate::erasure::Erasure;
 use crate::error::{Result, StorageError};
 use crate::layout::{self, ErasureLayout, INLINE_LIMIT};
 use crate::locks::KeyLocks;
 use crate::meta::{
     now_ns, ContentHeaders, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo,
-    StoredChecksum, VersionRecord,
+    Retention, StoredChecksum, VersionRecord,
 };
 use crate::quorum::{self, Agreement};
+use crate::versions::{Versioning, Which};
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use futures::{Stream, StreamExt};
@@ -34,6 +35,9 @@ pub struct PutOptions {
     pub tags: BTreeMap<String, String>,
     pub checksum: Option<StoredChecksum>,
     pub precondition: Precondition,
+    pub versioning: Versioning,
+    pub retention: Option<Retention>,
+    pub legal_hold: bool,
 }
 
 /// Conditional-write headers (`If-None-Match: *`, `If-Match`).
@@ -85,6 +89,8 @@ impl Drop for Staged {
 /// A version as a quorum of drives sees it, with each agreeing drive's own record.
 pub struct ObjectView {
     pub version: VersionRecord,
+    /// Position of the version in the records (0 = newest).
+    pub index: usize,
     /// Per drive position: the drive's record when it agrees with the quorum.
     pub records: Vec<Option<ObjectRecord>>,
 }
@@ -333,32 +339,57 @@ impl ErasureSet {
             .map_err(|got| Self::quorum_error("metadata read", got, self.layout.read_quorum()))
     }
 
-    /// The key's current object version as a quorum sees it; `NoSuchKey` when there is none.
-    pub async fn view(&self, bucket: &str, key: &str) -> Result<ObjectView> {
+    /// A version of the key as a quorum sees it: `NoSuchKey` / `NoSuchVersion` when there is
+    /// none, `DeleteMarker` when the addressed (or current) version is one.
+    pub async fn view(&self, bucket: &str, key: &str, which: Which) -> Result<ObjectView> {
         let records = self.read_records(bucket, key).await;
-        self.view_of(records)
+        self.view_of(records, which)
     }
 
-    fn view_of(&self, records: Vec<Option<Option<ObjectRecord>>>) -> Result<ObjectView> {
+    fn view_of(
+        &self,
+        records: Vec<Option<Option<ObjectRecord>>>,
+        which: Which,
+    ) -> Result<ObjectView> {
         let agreement = self.agree(&records)?;
+        let missing = match which {
+            Which::Current => StorageError::NoSuchKey,
+            Which::Version(_) => StorageError::NoSuchVersion,
+        };
         if agreement.value.is_none() {
-            return Err(StorageError::NoSuchKey);
+            return Err(missing);
         }
         let records: Vec<Option<ObjectRecord>> = records
             .into_iter()
             .zip(&agreement.agree)
             .map(|(r, ok)| if *ok { r.flatten() } else { None })
             .collect();
-        let version = records
+        let model = records
             .iter()
             .flatten()
             .next()
-            .and_then(|r| r.latest().cloned())
+            .ok_or(StorageError::NoSuchKey)?;
+        let index = match which {
+            Which::Current => 0,
+            Which::Version(id) => model.position(id).ok_or(missing)?,
+        };
+        let version = model
+            .versions
+            .get(index)
+            .cloned()
             .ok_or(StorageError::NoSuchKey)?;
         if version.object.is_none() {
-            return Err(StorageError::NoSuchKey);
+            return Err(StorageError::DeleteMarker {
+                version_id: version.version_id,
+                mod_time_ns: version.mod_time_ns,
+                addressed: which != Which::Current,
+            });
         }
-        Ok(ObjectView { version, records })
+        Ok(ObjectView {
+            version,
+            index,
+            records,
+        })
     }
 
     pub(crate) fn check_precondition(
@@ -369,9 +400,9 @@ impl ErasureSet {
         if !p.if_none_match_any && p.if_match.is_none() {
             return Ok(());
         }
-        let current = match self.view_of(records) {
+        let current = match self.view_of(records, Which::Current) {
             Ok(view) => Some(view.object().etag.clone()),
-            Err(StorageError::NoSuchKey) => None,
+            Err(StorageError::NoSuchKey | StorageError::DeleteMarker { .. }) => None,
             Err(e) => return Err(e),
         };
         if p.if_none_match_any && current.is_some() {
@@ -417,8 +448,8 @@ impl ErasureSet {
             parts: vec![part],
             data: DataLocation::Dir(staged.staging),
             tags: opts.tags,
-            retention: None,
-            legal_hold: false,
+            retention: opts.retention,
+            legal_hold: opts.legal_hold,
             transition: None,
             replication: BTreeMap::new(),
         };
@@ -436,107 +467,18 @@ impl ErasureSet {
         } else {
             vec![]
         };
-        let commits: Vec<Commit> = (0..self.drives.len())
-            .map(|d| {
-                let mut v = version.clone();
-                let obj = v.object.as_mut().expect("object version");
-                obj.erasure.shard_index = self.shard_of(d, bucket, key);
-                if let Some(inline) = &inline {
-                    obj.data = DataLocation::Inline(inline[d].clone());
-                }
-                // The replaced data stays until the write has a quorum, so a failed write
-                // can be rolled back to it.
-                Commit {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                    record: Some(ObjectRecord { versions: vec![v] }),
-                    staged: new_dirs.clone(),
-                    free: vec![],
-                }
-            })
-            .collect();
-        let results = join_all(commits.iter().enumerate().map(|(d, c)| {
-            let (drive, written) = (self.drives[d].clone(), staged.written[d]);
-            async move { written && drive.commit(c.clone()).await.is_ok() }
-        }))
-        .await;
-        let ok = results.iter().filter(|r| **r).count();
-        if ok < self.layout.write_quorum() {
-            // Undo the drives that took the write: their previous record comes back and the
-            // new shards go; staging left elsewhere is discarded when `staged` drops.
-            let undo = results
-                .iter()
-                .enumerate()
-                .filter(|(_, ok)| **ok)
-                .map(|(d, _)| {
-                    let commit = Commit {
-                        bucket: bucket.to_owned(),
-                        key: key.to_owned(),
-                        record: records[d].clone().flatten(),
-                        staged: vec![],
-                        free: new_dirs.clone(),
-                    };
-                    self.drives[d].commit(commit)
-                });
-            for r in join_all(undo).await {
-                if let Err(e) = r {
-                    tracing::warn!(%bucket, %key, error = %e, "could not roll back a failed write on a drive");
-                }
+        let plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
+            let obj = v.object.as_mut().expect("object version");
+            obj.erasure.shard_index = self.shard_of(d, bucket, key);
+            if let Some(inline) = &inline {
+                obj.data = DataLocation::Inline(inline[d].clone());
             }
-            return Err(Self::quorum_error("commit", ok, self.layout.write_quorum()));
-        }
+        })?;
+        let version = self
+            .apply(bucket, key, &records, plan, &new_dirs, &staged.written)
+            .await?;
         staged.committed = true;
-        // The replaced versions' directories lost their rows in the commit; their files go now
-        // (after a crash they are unreferenced and the start-up collector takes them).
-        let release = results
-            .iter()
-            .enumerate()
-            .filter(|(_, ok)| **ok)
-            .filter_map(|(d, _)| {
-                let old = records[d]
-                    .clone()
-                    .flatten()
-                    .map(|r| r.data_dirs())
-                    .unwrap_or_default();
-                (!old.is_empty()).then(|| self.drives[d].remove_data(old))
-            });
-        for r in join_all(release).await {
-            if let Err(e) = r {
-                tracing::warn!(%bucket, %key, error = %e, "could not remove replaced data");
-            }
-        }
-        if ok < self.drives.len() {
-            let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
-        }
         Ok(version)
-    }
-
-    /// Removes a key from every drive. Succeeds whether or not it existed.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let _guard = self.locks.lock(bucket, key).await;
-        let records = self.read_records(bucket, key).await;
-        let results = join_all(
-            self.drives
-                .iter()
-                .zip(records)
-                .map(|(drive, rec)| async move {
-                    let Some(rec) = rec else { return false };
-                    let commit = Commit {
-                        bucket: bucket.to_owned(),
-                        key: key.to_owned(),
-                        record: None,
-                        staged: vec![],
-                        free: rec.map(|r| r.data_dirs()).unwrap_or_default(),
-                    };
-                    drive.commit(commit).await.is_ok()
-                }),
-        )
-        .await;
-        let ok = results.iter().filter(|r| **r).count();
-        if ok < self.layout.write_quorum() {
-            return Err(Self::quorum_error("delete", ok, self.layout.write_quorum()));
-        }
-        Ok(())
     }
 }
 
@@ -578,7 +520,6 @@ fn join_error(e: tokio::task::JoinError) -> StorageError {
     StorageError::Io(std::io::Error::other(e))
 }
 
-/// Fills one block from the body: exactly `size` bytes, or fewer only at the end.
 /// Reads the next block of `size` bytes (less only at the end of the body) into one buffer
 /// of exactly that size; `carry` holds what the last network chunk had beyond the block.
 async fn read_block(body: &mut ByteStream, carry: &mut Bytes, size: usize) -> Result<Bytes> {

@@ -6,7 +6,7 @@ use crate::drive::{Drive, Format};
 use crate::error::{Result, StorageError};
 use crate::layout::ErasureLayout;
 use crate::list::{key_successor, prefix_successor, ListPage, ListedObject};
-use crate::meta::{now_ns, BucketRecord, UploadRecord};
+use crate::meta::{now_ns, BucketRecord, ObjectRecord, UploadRecord, VersionRecord};
 use crate::set::ErasureSet;
 use futures::future::join_all;
 use std::collections::BTreeMap;
@@ -233,6 +233,16 @@ impl Store {
     }
 
     pub async fn make_bucket(&self, name: &str) -> Result<()> {
+        self.make_bucket_with(name, BTreeMap::new()).await
+    }
+
+    /// Creates a bucket with its first configuration documents (e.g. versioning and object
+    /// lock for a bucket created with object lock), in one write.
+    pub async fn make_bucket_with(
+        &self,
+        name: &str,
+        config: BTreeMap<String, Vec<u8>>,
+    ) -> Result<()> {
         match self.bucket(name).await {
             Ok(_) => return Err(StorageError::BucketExists),
             Err(StorageError::NoSuchBucket) => {}
@@ -241,7 +251,7 @@ impl Store {
         let record = BucketRecord {
             name: name.to_owned(),
             created_ns: now_ns(),
-            config: BTreeMap::new(),
+            config,
         };
         self.put_bucket_everywhere(&record).await
     }
@@ -263,8 +273,8 @@ impl Store {
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         self.bucket(name).await?;
-        let page = self.list_objects(name, "", "", b"", 1).await?;
-        if !page.objects.is_empty() || page.next.is_some() {
+        let page = self.list_versions(name, "", "", "", None, 1).await?;
+        if !page.entries.is_empty() {
             return Err(StorageError::BucketNotEmpty);
         }
         for upload in self.list_uploads(name).await? {
@@ -320,7 +330,8 @@ impl Store {
     }
 
     /// One page of keys under `prefix`, starting at the inclusive lower bound `start`, with keys
-    /// that contain `delimiter` after the prefix rolled up into common prefixes.
+    /// that contain `delimiter` after the prefix rolled up into common prefixes. Keys whose
+    /// current version is a delete marker are not listed.
     pub async fn list_objects(
         &self,
         bucket: &str,
@@ -333,9 +344,105 @@ impl Store {
         if max_keys == 0 {
             return Ok(page);
         }
+        page.next = self
+            .walk(bucket, prefix, delimiter, start, max_keys, |entry| {
+                let full = page.objects.len() + page.common_prefixes.len() == max_keys;
+                match entry {
+                    Walked::Prefix(p) => {
+                        if full {
+                            return Visit::Stop;
+                        }
+                        page.common_prefixes.push(p);
+                    }
+                    Walked::Key(key, record) => {
+                        let Some(version) = record.latest().filter(|v| v.object.is_some()) else {
+                            return Visit::Next;
+                        };
+                        if full {
+                            return Visit::Stop;
+                        }
+                        let version = version.clone();
+                        page.objects.push(ListedObject { key, version });
+                    }
+                }
+                Visit::Next
+            })
+            .await?;
+        Ok(page)
+    }
+
+    /// One page of versions (delete markers included), newest first within a key, starting
+    /// after `key_marker` (or, with `version_marker`, after that version of that key).
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        key_marker: &str,
+        version_marker: Option<Option<Uuid>>,
+        max_keys: usize,
+    ) -> Result<VersionPage> {
+        let mut page = VersionPage::default();
+        if max_keys == 0 {
+            return Ok(page);
+        }
+        let start = match version_marker {
+            Some(_) => key_marker.as_bytes().to_vec(),
+            None if key_marker.is_empty() => Vec::new(),
+            None => key_successor(key_marker.as_bytes()),
+        };
+        let mut count = 0;
+        let truncated = self
+            .walk(bucket, prefix, delimiter, &start, max_keys, |entry| {
+                match entry {
+                    Walked::Prefix(p) => {
+                        if count == max_keys {
+                            return Visit::Stop;
+                        }
+                        count += 1;
+                        page.entries.push(VersionEntry::Prefix(p));
+                    }
+                    Walked::Key(key, record) => {
+                        let skip = match version_marker {
+                            Some(marker) if key == key_marker => versions_after(&record, marker),
+                            _ => 0,
+                        };
+                        for (i, v) in record.versions.iter().enumerate().skip(skip) {
+                            if count == max_keys {
+                                return Visit::Stop;
+                            }
+                            count += 1;
+                            page.entries.push(VersionEntry::Version {
+                                key: key.clone(),
+                                version: Box::new(v.clone()),
+                                latest: i == 0,
+                            });
+                        }
+                    }
+                }
+                Visit::Next
+            })
+            .await?
+            .is_some();
+        page.truncated = truncated;
+        Ok(page)
+    }
+
+    /// Walks the keys under `prefix` from the inclusive lower bound `start` in order, rolling
+    /// keys up into common prefixes at `delimiter`, until `visit` stops; returns the lower
+    /// bound of the entry it stopped at. `page` sizes the batches asked of the drives.
+    async fn walk(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        start: &[u8],
+        page: usize,
+        mut visit: impl FnMut(Walked) -> Visit,
+    ) -> Result<Option<Vec<u8>>> {
         let mut lower: Vec<u8> = start.max(prefix.as_bytes()).to_vec();
         let upper = prefix_successor(prefix.as_bytes());
-        let batch = (max_keys + 1).clamp(100, 1001); // one more than a page: truncation is known in one round
+        let batch = (page + 1).clamp(100, 1001); // one more than a page: truncation is known in one round
         loop {
             let results = join_all(
                 self.sets
@@ -363,38 +470,31 @@ impl Store {
                 {
                     break;
                 }
-                if key.as_bytes() < lower.as_slice() {
+                if key.as_bytes() < lower.as_slice() || record.versions.is_empty() {
                     continue;
                 }
-                let Some(version) = record.latest().filter(|v| v.object.is_some()).cloned() else {
-                    continue;
-                };
                 let rest = &key[prefix.len()..];
                 let rolled = (!delimiter.is_empty())
                     .then(|| rest.find(delimiter))
                     .flatten();
-                let common = rolled.map(|i| key[..prefix.len() + i + delimiter.len()].to_owned());
-                if let Some(cp) = &common {
-                    // A prefix before the start (a V1 marker equal to it) was already returned.
-                    if cp.as_bytes() < lower.as_slice() {
-                        lower = prefix_successor(cp.as_bytes())
-                            .unwrap_or_else(|| key_successor(cp.as_bytes()));
-                        continue;
-                    }
-                }
-                if page.objects.len() + page.common_prefixes.len() == max_keys {
-                    page.next = Some(lower);
-                    return Ok(page);
-                }
-                match common {
+                match rolled.map(|i| key[..prefix.len() + i + delimiter.len()].to_owned()) {
                     Some(cp) => {
-                        lower = prefix_successor(cp.as_bytes())
+                        let after = prefix_successor(cp.as_bytes())
                             .unwrap_or_else(|| key_successor(cp.as_bytes()));
-                        page.common_prefixes.push(cp);
+                        // A prefix before the start (a V1 marker equal to it) was already returned.
+                        if cp.as_bytes() >= lower.as_slice()
+                            && visit(Walked::Prefix(cp)) == Visit::Stop
+                        {
+                            return Ok(Some(lower));
+                        }
+                        lower = after;
                     }
                     None => {
-                        lower = key_successor(key.as_bytes());
-                        page.objects.push(ListedObject { key, version });
+                        let after = key_successor(key.as_bytes());
+                        if visit(Walked::Key(key, record)) == Visit::Stop {
+                            return Ok(Some(lower));
+                        }
+                        lower = after;
                     }
                 }
             }
@@ -404,7 +504,7 @@ impl Store {
                         lower = h;
                     }
                 }
-                None => return Ok(page),
+                None => return Ok(None),
             }
         }
     }
@@ -497,4 +597,58 @@ mod tests {
         assert!(set_drive_count(17).is_err());
         assert!(set_drive_count(0).is_err());
     }
+}
+
+/// What a walk over a bucket's keys meets.
+enum Walked {
+    Prefix(String),
+    Key(String, ObjectRecord),
+}
+
+/// Whether a walk goes on past an entry.
+#[derive(PartialEq, Eq)]
+enum Visit {
+    Next,
+    /// The page is full: the entry was not taken.
+    Stop,
+}
+
+/// One entry of a version listing.
+#[derive(Clone, Debug)]
+pub enum VersionEntry {
+    Prefix(String),
+    Version {
+        key: String,
+        version: Box<VersionRecord>,
+        latest: bool,
+    },
+}
+
+/// One page of a version listing.
+#[derive(Debug, Default)]
+pub struct VersionPage {
+    pub entries: Vec<VersionEntry>,
+    pub truncated: bool,
+}
+
+/// How many of a key's versions (newest first) a version-id marker has already listed. When
+/// the marker version is gone (deleted between pages), versions newer than its time are.
+fn versions_after(record: &ObjectRecord, marker: Option<Uuid>) -> usize {
+    if let Some(i) = record.position(marker) {
+        return i + 1;
+    }
+    let Some(ms) = marker.and_then(|id| id.get_timestamp()).map(|t| {
+        let (secs, nanos) = t.to_unix();
+        secs as i64 * 1_000_000_000 + i64::from(nanos)
+    }) else {
+        return 0;
+    };
+    record
+        .versions
+        .iter()
+        .take_while(|v| match v.version_id {
+            Some(id) => marker.is_some_and(|m| id >= m),
+            None => v.mod_time_ns >= ms,
+        })
+        .count()
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use storage::drive::{Commit, Drive, Format, ListedRecord, PartRecord, ShardReader, ShardWriter};
 use storage::meta::{BucketRecord, ObjectRecord, UploadRecord};
-use storage::{ByteStream, LocalDrive, PutOptions, Result, StorageError, Store};
+use storage::{ByteStream, LocalDrive, PutOptions, Result, StorageError, Store, Which};
 use uuid::Uuid;
 
 /// A local drive whose commits can be made to fail and which can be taken offline.
@@ -186,7 +186,7 @@ async fn put(store: &Store, key: &str, data: &[u8]) -> Result<()> {
 
 async fn get(store: &Store, key: &str) -> Result<Vec<u8>> {
     let set = store.set_for("bkt", key);
-    let view = set.view("bkt", key).await?;
+    let view = set.view("bkt", key, Which::Current).await?;
     let size = view.object().size;
     let mut rx = set.read_range("bkt", key, view, 0, size);
     let mut out = Vec::new();

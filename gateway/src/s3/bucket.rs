@@ -1,5 +1,7 @@
 //! Bucket operations: create, head, delete, list, location.
 
+use super::lock::{LockConfig, OBJECT_LOCK};
+use super::versioning::VERSIONING;
 use super::{require_bucket, timestamp, Gateway, RESERVED_BUCKETS};
 use crate::s3::error::s3_err;
 use s3s::dto::*;
@@ -60,8 +62,13 @@ impl Gateway {
                 "The specified location-constraint {c} is not valid for this endpoint (region {REGION})"
             ));
         }
+        let mut config = std::collections::BTreeMap::new();
+        if input.object_lock_enabled_for_bucket == Some(true) {
+            config.insert(VERSIONING.to_owned(), b"Enabled".to_vec());
+            config.insert(OBJECT_LOCK.to_owned(), LockConfig::default().encode());
+        }
         self.store
-            .make_bucket(&input.bucket)
+            .make_bucket_with(&input.bucket, config)
             .await
             .map_err(s3_err)?;
         Ok(S3Response::new(CreateBucketOutput {

@@ -2,10 +2,11 @@
 //! source through the write path: new shards, same bytes.
 
 use super::checksum::{fill_checksums, Algorithm};
+use super::lock::new_version_lock;
 use super::put::StagedBody;
+use super::versioning::{version_header, versioning, which};
 use super::{
-    content_headers, etag, parse_tagging, require_bucket, storage_class, timestamp, user_metadata,
-    Gateway,
+    content_headers, etag, parse_tagging, storage_class, timestamp, user_metadata, Gateway,
 };
 use crate::s3::error::s3_err;
 use s3s::dto::*;
@@ -67,6 +68,8 @@ impl SourceConditions {
 /// A copy source opened for reading.
 pub struct Source {
     pub object: ObjectVersion,
+    /// The source version's `x-amz-version-id`, as a GET of it would show.
+    pub version_id: Option<String>,
     pub body: ByteStream,
     pub len: u64,
 }
@@ -111,15 +114,18 @@ impl Gateway {
                 "Copying from an access point is not supported"
             ));
         };
-        require_bucket(&self.store, bucket).await?;
-        if version_id.as_deref().is_some_and(|v| v != "null") {
-            return Err(s3_error!(
-                NoSuchVersion,
-                "The specified version does not exist."
-            ));
-        }
+        let record = self.store.bucket(bucket).await.map_err(s3_err)?;
         let set = self.store.set_for(bucket, key);
-        let view = set.view(bucket, key).await.map_err(s3_err)?;
+        let view = match set.view(bucket, key, which(version_id.as_deref())?).await {
+            Err(StorageError::DeleteMarker { addressed: true, .. }) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The source of a copy request may not specifically refer to a delete marker by version id."
+                ))
+            }
+            r => r.map_err(s3_err)?,
+        };
+        let source_version = version_header(versioning(&record), &view.version);
         let object = view.object().clone();
         let mod_time_ns = view.version.mod_time_ns;
         conditions.check(&object, mod_time_ns)?;
@@ -128,6 +134,7 @@ impl Gateway {
         let body: ByteStream = Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
         Ok(Source {
             object,
+            version_id: source_version,
             body,
             len: end - start,
         })
@@ -138,7 +145,15 @@ impl Gateway {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        require_bucket(&self.store, &input.bucket).await?;
+        let target = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        let state = versioning(&target);
+        let (retention, legal_hold) = new_version_lock(
+            &target,
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+            None,
+        )?;
         let conditions = SourceConditions {
             if_match: input.copy_source_if_match,
             if_none_match: input.copy_source_if_none_match,
@@ -153,8 +168,14 @@ impl Gateway {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
-        if let CopySource::Bucket { bucket, key, .. } = &input.copy_source {
-            let same = **bucket == *input.bucket && **key == *input.key;
+        if let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = &input.copy_source
+        {
+            // Copying an older version onto its own key is how a version is restored.
+            let same = **bucket == *input.bucket && **key == *input.key && version_id.is_none();
             if same && !replace_meta && input.storage_class.is_none() && !replace_tags {
                 return Err(s3_error!(
                     InvalidRequest,
@@ -216,6 +237,9 @@ impl Gateway {
             storage_class: class,
             tags,
             checksum: checksum.clone(),
+            versioning: state,
+            retention,
+            legal_hold,
             ..Default::default()
         };
         let set = self.store.set_for(&input.bucket, &input.key);
@@ -233,6 +257,8 @@ impl Gateway {
         }
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
+            copy_source_version_id: source.version_id,
+            version_id: version_header(state, &version),
             ..Default::default()
         }))
     }

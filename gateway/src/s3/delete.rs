@@ -1,10 +1,12 @@
 //! DeleteObject and DeleteObjects.
 
-use super::{require_bucket, Gateway};
+use super::versioning::{version_id_text, versioning, which};
+use super::Gateway;
 use crate::s3::error::s3_err;
 use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::{Deleted, Versioning};
 
 /// Most keys one DeleteObjects request may name.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -15,18 +17,26 @@ impl Gateway {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        require_bucket(&self.store, &input.bucket).await?;
-        if input.version_id.as_deref().is_some_and(|v| v != "null") {
-            return Err(s3_error!(
-                NoSuchVersion,
-                "The specified version does not exist."
-            ));
-        }
-        let set = self.store.set_for(&input.bucket, &input.key);
-        set.delete_object(&input.bucket, &input.key)
+        let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        let state = versioning(&bucket);
+        let deleted = self
+            .store
+            .set_for(&input.bucket, &input.key)
+            .delete_version(
+                &input.bucket,
+                &input.key,
+                which(input.version_id.as_deref())?,
+                state,
+                input.bypass_governance_retention.unwrap_or(false),
+            )
             .await
             .map_err(s3_err)?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let shown = state != Versioning::Unversioned || input.version_id.is_some();
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: shown.then(|| version_id_text(deleted.version_id)),
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn delete_objects_op(
@@ -34,26 +44,25 @@ impl Gateway {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
-        require_bucket(&self.store, &input.bucket).await?;
+        let record = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        let state = versioning(&record);
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let objects = input.delete.objects;
         if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = input.bucket.as_str();
-        let results: Vec<(ObjectIdentifier, S3Result<()>)> = futures::stream::iter(objects)
+        let results: Vec<(ObjectIdentifier, S3Result<Deleted>)> = futures::stream::iter(objects)
             .map(|o| async move {
-                let r = if o.version_id.as_deref().is_some_and(|v| v != "null") {
-                    Err(s3_error!(
-                        NoSuchVersion,
-                        "The specified version does not exist."
-                    ))
-                } else {
-                    self.store
+                let r = match which(o.version_id.as_deref()) {
+                    Ok(w) => self
+                        .store
                         .set_for(bucket, &o.key)
-                        .delete_object(bucket, &o.key)
+                        .delete_version(bucket, &o.key, w, state, bypass)
                         .await
-                        .map_err(s3_err)
+                        .map_err(s3_err),
+                    Err(e) => Err(e),
                 };
                 (o, r)
             })
@@ -64,12 +73,23 @@ impl Gateway {
         let mut errors = Vec::new();
         for (o, r) in results {
             match r {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
-                    key: Some(o.key),
-                    version_id: o.version_id,
-                    ..Default::default()
-                }),
+                Ok(_) if quiet => {}
+                Ok(d) => {
+                    let marker = d.delete_marker.then_some(true);
+                    let (version_id, marker_version) = match o.version_id {
+                        Some(v) => (Some(v), None),
+                        None if state != Versioning::Unversioned => {
+                            (None, Some(version_id_text(d.version_id)))
+                        }
+                        None => (None, None),
+                    };
+                    deleted.push(DeletedObject {
+                        key: Some(o.key),
+                        version_id,
+                        delete_marker: marker,
+                        delete_marker_version_id: marker_version,
+                    })
+                }
                 Err(e) => errors.push(Error {
                     code: Some(e.code().as_str().to_owned()),
                     message: e.message().map(str::to_owned),

@@ -12,6 +12,39 @@ pub fn s3_err(e: StorageError) -> S3Error {
         }
         StorageError::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         StorageError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        StorageError::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        StorageError::DeleteMarker {
+            version_id,
+            mod_time_ns,
+            addressed,
+        } => {
+            let mut e = if addressed {
+                s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource.")
+            } else {
+                s3_error!(NoSuchKey, "The specified key does not exist.")
+            };
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+            let id = version_id.map_or_else(|| "null".to_owned(), |id| id.to_string());
+            if let Ok(v) = http::HeaderValue::from_str(&id) {
+                headers.insert("x-amz-version-id", v);
+            }
+            if addressed {
+                let modified = super::timestamp(mod_time_ns);
+                let mut buf = Vec::new();
+                if modified.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).is_ok() {
+                    if let Ok(v) = http::HeaderValue::from_bytes(&buf) {
+                        headers.insert(http::header::LAST_MODIFIED, v);
+                    }
+                }
+            }
+            e.set_headers(headers);
+            e
+        }
+        StorageError::MethodNotAllowed => {
+            s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource.")
+        }
+        StorageError::ObjectLocked(m) => S3Error::with_message(S3ErrorCode::AccessDenied, format!("Access Denied because object protected by object lock: {m}")),
         StorageError::NoSuchUpload => s3_error!(
             NoSuchUpload,
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
@@ -73,6 +106,17 @@ mod tests {
             (StorageError::EntityTooSmall(1), "EntityTooSmall", 400),
             (StorageError::PreconditionFailed, "PreconditionFailed", 412),
             (StorageError::BadDigest("x".into()), "BadDigest", 400),
+            (StorageError::NoSuchVersion, "NoSuchVersion", 404),
+            (StorageError::ObjectLocked("x".into()), "AccessDenied", 403),
+            (
+                StorageError::DeleteMarker {
+                    version_id: None,
+                    mod_time_ns: 0,
+                    addressed: true,
+                },
+                "MethodNotAllowed",
+                405,
+            ),
             (
                 StorageError::Quorum {
                     what: "x",

@@ -1,7 +1,8 @@
 //! GetObject and HeadObject: conditional headers, ranges and part numbers, response header
 //! overrides, and the streamed body.
 
-use super::{etag, require_bucket, stored_checksum, timestamp, Gateway};
+use super::versioning::{version_header, versioning};
+use super::{etag, stored_checksum, timestamp, Gateway};
 use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -119,6 +120,26 @@ fn parse_http_date(s: &Option<String>) -> Option<Timestamp> {
         .and_then(|s| Timestamp::parse(TimestampFormat::HttpDate, s).ok())
 }
 
+/// The object-lock state GET and HEAD report.
+struct LockHeaders {
+    mode: Option<ObjectLockMode>,
+    until: Option<Timestamp>,
+    hold: Option<ObjectLockLegalHoldStatus>,
+}
+
+impl LockHeaders {
+    fn of(obj: &ObjectVersion) -> Self {
+        let r = obj.retention.as_ref();
+        Self {
+            mode: r.map(|r| ObjectLockMode::from(r.mode.clone())),
+            until: r.map(|r| timestamp(r.retain_until_ns)),
+            hold: obj
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
+        }
+    }
+}
+
 /// Response overrides (`response-content-type=…`) replace stored headers.
 struct Overrides {
     cache_control: Option<String>,
@@ -130,24 +151,17 @@ struct Overrides {
 }
 
 impl Gateway {
+    /// The addressed version, and its `x-amz-version-id` as the response shows it.
     async fn read_view(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-    ) -> S3Result<ObjectView> {
-        require_bucket(&self.store, bucket).await?;
-        if version_id.is_some_and(|v| v != "null") {
-            return Err(s3_error!(
-                NoSuchVersion,
-                "The specified version does not exist."
-            ));
-        }
-        self.store
-            .set_for(bucket, key)
-            .view(bucket, key)
-            .await
-            .map_err(s3_err)
+    ) -> S3Result<(ObjectView, Option<String>)> {
+        let record = self.store.bucket(bucket).await.map_err(s3_err)?;
+        let view = self.version_view(bucket, key, version_id).await?;
+        let shown = version_header(versioning(&record), &view.version);
+        Ok((view, shown))
     }
 
     pub(super) async fn get_object_op(
@@ -155,7 +169,7 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let view = self
+        let (view, version_id) = self
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let obj = view.object().clone();
@@ -186,6 +200,7 @@ impl Gateway {
             expires: input.response_expires,
         };
         let h = &obj.headers;
+        let lock = LockHeaders::of(&obj);
         let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             accept_ranges: Some("bytes".into()),
@@ -216,6 +231,10 @@ impl Gateway {
             storage_class: (obj.storage_class != "STANDARD")
                 .then(|| StorageClass::from(obj.storage_class.clone())),
             tag_count: (!obj.tags.is_empty()).then_some(obj.tags.len() as i32),
+            version_id,
+            object_lock_mode: lock.mode,
+            object_lock_retain_until_date: lock.until,
+            object_lock_legal_hold_status: lock.hold,
             checksum_crc32: checksum.checksum_crc32,
             checksum_crc32c: checksum.checksum_crc32c,
             checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -232,7 +251,7 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let view = self
+        let (view, version_id) = self
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let obj = view.object();
@@ -250,6 +269,8 @@ impl Gateway {
             stored_checksum(obj, input.checksum_mode.as_ref())
         };
         let h = &obj.headers;
+        let tag_count = &obj.tags;
+        let lock = LockHeaders::of(obj);
         let out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: Some((span.end - span.start) as i64),
@@ -286,6 +307,10 @@ impl Gateway {
                 .or_else(|| parse_http_date(&h.expires)),
             storage_class: (obj.storage_class != "STANDARD")
                 .then(|| StorageClass::from(obj.storage_class.clone())),
+            version_id,
+            object_lock_mode: lock.mode,
+            object_lock_retain_until_date: lock.until,
+            object_lock_legal_hold_status: lock.hold,
             checksum_crc32: checksum.checksum_crc32,
             checksum_crc32c: checksum.checksum_crc32c,
             checksum_crc64nvme: checksum.checksum_crc64nvme,
@@ -295,6 +320,13 @@ impl Gateway {
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
+        // S3 sends the tag count on HEAD too; s3s's HeadObjectOutput has no field for it.
+        if !tag_count.is_empty() {
+            resp.headers.insert(
+                "x-amz-tagging-count",
+                http::HeaderValue::from(tag_count.len()),
+            );
+        }
         if span.partial {
             resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
         }

@@ -27,11 +27,11 @@ pub fn encode_name(s: &str, url: bool) -> String {
     }
 }
 
-fn wants_url(e: &Option<EncodingType>) -> bool {
+pub fn wants_url(e: &Option<EncodingType>) -> bool {
     e.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL)
 }
 
-fn max_keys(m: Option<MaxKeys>) -> S3Result<usize> {
+pub fn max_keys(m: Option<MaxKeys>) -> S3Result<usize> {
     match m {
         None => Ok(1000),
         Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys cannot be negative")),

@@ -1,18 +1,23 @@
 //! The S3 API: s3s parses requests, checks signatures and writes responses; this module maps
 //! each operation onto the store. One file per operation family:
 //! `bucket` (create, delete, head, list, location), `put`, `get` (GET and HEAD), `list`,
-//! `delete`, `copy`, `multipart`; `checksum` and `error` are shared.
+//! `delete`, `copy`, `multipart`, `versioning` (bucket state, version listing), `lock` (object
+//! lock), `tagging`; `checksum` and `error` are shared.
 
 mod bucket;
 pub use bucket::REGION;
+pub use tagging::parse_tagging;
 pub mod checksum;
 mod copy;
 mod delete;
 pub mod error;
 mod get;
 mod list;
+mod lock;
 mod multipart;
 mod put;
+mod tagging;
+mod versioning;
 
 use crate::s3::error::s3_err;
 use bytes::Bytes;
@@ -108,36 +113,6 @@ pub fn storage_class(class: Option<StorageClass>) -> S3Result<String> {
     }
 }
 
-/// Parses an `x-amz-tagging` header (URL query form) with AWS's limits.
-pub fn parse_tagging(header: Option<&str>) -> S3Result<BTreeMap<String, String>> {
-    let Some(h) = header.filter(|h| !h.is_empty()) else {
-        return Ok(BTreeMap::new());
-    };
-    let mut tags = BTreeMap::new();
-    for (k, v) in form_urlencoded::parse(h.as_bytes()) {
-        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The TagKey you have provided is invalid"
-            ));
-        }
-        if tags.insert(k.into_owned(), v.into_owned()).is_some() {
-            return Err(s3_error!(
-                InvalidTag,
-                "Cannot provide multiple Tags with the same key"
-            ));
-        }
-    }
-    if tags.len() > 10 {
-        return Err(custom_error(
-            "BadRequest",
-            http::StatusCode::BAD_REQUEST,
-            "Object tags cannot be greater than 10",
-        ));
-    }
-    Ok(tags)
-}
-
 /// An AWS error code s3s has no variant for.
 pub fn custom_error(
     code: &'static str,
@@ -147,6 +122,22 @@ pub fn custom_error(
     let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
     e.set_status_code(status);
     e
+}
+
+impl Gateway {
+    /// The version of a key that a `versionId` parameter addresses (the current one without).
+    pub async fn version_view(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<storage::ObjectView> {
+        self.store
+            .set_for(bucket, key)
+            .view(bucket, key, versioning::which(version_id)?)
+            .await
+            .map_err(s3_err)
+    }
 }
 
 /// Fails with `NoSuchBucket` unless the bucket exists.
@@ -310,20 +301,116 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.list_multipart_uploads_op(req).await
     }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.put_bucket_versioning_op(req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.get_bucket_versioning_op(req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.list_object_versions_op(req).await
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        self.put_object_lock_configuration_op(req).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.get_object_lock_configuration_op(req).await
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        self.put_object_retention_op(req).await
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.get_object_retention_op(req).await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        self.put_object_legal_hold_op(req).await
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.get_object_legal_hold_op(req).await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.put_object_tagging_op(req).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.get_object_tagging_op(req).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.delete_object_tagging_op(req).await
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        self.put_bucket_tagging_op(req).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        self.get_bucket_tagging_op(req).await
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.delete_bucket_tagging_op(req).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tagging_header_limits() {
-        assert_eq!(parse_tagging(Some("a=1&b=2")).unwrap().len(), 2);
-        let eleven: String = (0..11).map(|i| format!("k{i}=v&")).collect();
-        assert!(parse_tagging(Some(&eleven)).is_err());
-        assert!(parse_tagging(Some(&format!("{}=v", "k".repeat(129)))).is_err());
-        assert!(parse_tagging(Some("a=1&a=2")).is_err());
-    }
 
     #[test]
     fn metadata_is_lower_cased_and_bounded() {

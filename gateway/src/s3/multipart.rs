@@ -5,7 +5,9 @@ use super::bucket::owner;
 use super::checksum::{self, fill_checksums, Algorithm};
 use super::copy::SourceConditions;
 use super::list::encode_name;
+use super::lock::new_version_lock;
 use super::put::{write_precondition, IncomingBody, StagedBody};
+use super::versioning::{version_header, versioning};
 use super::{
     content_headers, etag, parse_tagging, require_bucket, storage_class, timestamp, user_metadata,
     Gateway,
@@ -59,7 +61,14 @@ impl Gateway {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        require_bucket(&self.store, &input.bucket).await?;
+        let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        let (retention, legal_hold) = new_version_lock(
+            &bucket,
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+            None,
+        )?;
         let algorithm = input.checksum_algorithm.as_ref().map(|a| {
             Algorithm::from_name(a.as_str()).ok_or_else(|| {
                 s3_error!(
@@ -87,6 +96,8 @@ impl Gateway {
                 value: String::new(),
                 kind: "COMPOSITE".into(),
             }),
+            retention,
+            legal_hold,
             ..Default::default()
         };
         let checksum_type = algorithm.map(|_| {
@@ -221,6 +232,7 @@ impl Gateway {
             )
             .await
             .map_err(s3_err)?;
+        let copy_source_version_id = source.version_id;
         let mut result = CopyPartResult {
             e_tag: Some(etag(&part.etag)),
             last_modified: Some(timestamp(part.mod_time_ns)),
@@ -231,6 +243,7 @@ impl Gateway {
         }
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(result),
+            copy_source_version_id,
             ..Default::default()
         }))
     }
@@ -284,9 +297,13 @@ impl Gateway {
                     })
             }
         };
+        let state = versioning(&self.store.bucket(&input.bucket).await.map_err(s3_err)?);
         let opts = PutOptions {
             checksum: checksum.clone(),
             precondition: write_precondition(input.if_none_match, input.if_match)?,
+            versioning: state,
+            retention: upload.retention.clone(),
+            legal_hold: upload.legal_hold,
             ..Default::default()
         };
         let version = set
@@ -298,6 +315,7 @@ impl Gateway {
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             e_tag: version.object.as_ref().map(|o| etag(&o.etag)),
+            version_id: version_header(state, &version),
             ..Default::default()
         };
         if let (Some(c), Some(a)) = (checksum, algorithm) {

@@ -3,9 +3,11 @@
 //! then verify `Content-MD5` and `x-amz-checksum-*` before anything becomes visible.
 
 use super::checksum::{self, fill_checksums, Algorithm, Requested};
+use super::lock::new_version_lock;
+use super::versioning::{version_header, versioning};
 use super::{
-    body_stream, content_headers, etag, parse_tagging, require_bucket, storage_class,
-    user_metadata, Gateway, MAX_PUT_SIZE,
+    body_stream, content_headers, etag, parse_tagging, storage_class, user_metadata, Gateway,
+    MAX_PUT_SIZE,
 };
 use crate::s3::error::s3_err;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -178,13 +180,20 @@ impl Gateway {
             trailing_headers,
             ..
         } = req;
-        require_bucket(&self.store, &input.bucket).await?;
+        let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
         if input.content_length.is_some_and(|l| l > MAX_PUT_SIZE) {
             return Err(s3_error!(
                 EntityTooLarge,
                 "Your proposed upload exceeds the maximum allowed object size."
             ));
         }
+        let (retention, legal_hold) = new_version_lock(
+            &bucket,
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+            Some(&headers),
+        )?;
         let opts = PutOptions {
             headers: content_headers(
                 input.content_type,
@@ -199,6 +208,9 @@ impl Gateway {
             tags: parse_tagging(input.tagging.as_deref())?,
             checksum: None,
             precondition: write_precondition(input.if_none_match, input.if_match)?,
+            versioning: versioning(&bucket),
+            retention,
+            legal_hold,
         };
         // Part 0 marks a whole object: small ones may be inlined into the record.
         let (staged, checksum) = self
@@ -214,6 +226,7 @@ impl Gateway {
                 0,
             )
             .await?;
+        let state = opts.versioning;
         let opts = PutOptions {
             checksum: checksum.clone(),
             ..opts
@@ -225,6 +238,7 @@ impl Gateway {
             .map_err(s3_err)?;
         let mut out = PutObjectOutput {
             e_tag: version.object.as_ref().map(|o| etag(&o.etag)),
+            version_id: version_header(state, &version),
             ..Default::default()
         };
         if let Some(c) = checksum {

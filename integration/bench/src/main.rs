@@ -54,6 +54,10 @@ struct Args {
     /// Key prefix for this run's objects.
     #[arg(long, default_value = "bench")]
     prefix: String,
+    /// PUT over this many keys in turn (each PUT of a key adds a version in a versioned
+    /// bucket) instead of a new key per PUT.
+    #[arg(long)]
+    keys: Option<u64>,
     /// Read the objects an earlier run wrote (same --prefix, --objects and --size) instead of
     /// writing them first: for measuring a server that cannot take writes, e.g. degraded.
     #[arg(long)]
@@ -173,7 +177,14 @@ async fn worker(
         let started = Instant::now();
         let result = match op {
             Op::Put => {
-                let key = format!("{}/w{id}/{n}", args.prefix);
+                let key = match args.keys {
+                    Some(k) => format!(
+                        "{}/{:09}",
+                        args.prefix,
+                        (n * args.concurrency as u64 + id as u64) % k.max(1)
+                    ),
+                    None => format!("{}/w{id}/{n}", args.prefix),
+                };
                 n += 1;
                 s3.send("PUT", &object_path(&args.bucket, &key), body.clone())
                     .await

@@ -1,0 +1,326 @@
+//! The version model: what a write, a delete or a metadata change does to a key's versions
+//! under the bucket's versioning state, and the object-lock rules that refuse it.
+//!
+//! Every change is planned on the record a read quorum agrees on and then applied to each
+//! agreeing drive's own copy (copies differ only in their shard index and inline bytes); a
+//! drive whose copy disagrees does not take the change and is healed instead.
+
+use crate::drive::Commit;
+use crate::error::{Result, StorageError};
+use crate::meta::{now_ns, ObjectRecord, VersionRecord};
+use crate::set::ErasureSet;
+use futures::future::join_all;
+use uuid::Uuid;
+
+/// A bucket's versioning state, as S3 defines it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never configured: a key has one `null` version.
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+/// Which version of a key a request addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// The newest version (a plain GET).
+    Current,
+    /// A version by id; `None` is the `null` version.
+    Version(Option<Uuid>),
+}
+
+/// What a delete did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// The delete marker written, or the version removed (`None` for the `null` version).
+    pub version_id: Option<Uuid>,
+    /// Whether the version written or removed is a delete marker.
+    pub delete_marker: bool,
+}
+
+impl ObjectRecord {
+    /// Position of a version in the record (0 = newest).
+    pub fn position(&self, id: Option<Uuid>) -> Option<usize> {
+        self.versions.iter().position(|v| v.version_id == id)
+    }
+
+    /// Adds a new newest version. A `null` version replaces the existing `null` version, which
+    /// must not be locked; returns the replaced version.
+    fn push_version(&mut self, version: VersionRecord, now: i64) -> Result<Option<VersionRecord>> {
+        let mut replaced = None;
+        if version.version_id.is_none() {
+            if let Some(i) = self.position(None) {
+                self.versions[i].check_unlocked(now, false)?;
+                replaced = Some(self.versions.remove(i));
+            }
+        }
+        self.versions.insert(0, version);
+        Ok(replaced)
+    }
+}
+
+impl VersionRecord {
+    /// Refuses when object lock protects this version: a legal hold, or a retention date not
+    /// yet reached (GOVERNANCE yields to `bypass_governance`).
+    pub fn check_unlocked(&self, now_ns: i64, bypass_governance: bool) -> Result<()> {
+        let Some(obj) = &self.object else {
+            return Ok(());
+        };
+        if obj.legal_hold {
+            return Err(StorageError::ObjectLocked(
+                "the object version is under legal hold".into(),
+            ));
+        }
+        if let Some(r) = &obj.retention {
+            let governance = r.mode == "GOVERNANCE";
+            if r.retain_until_ns > now_ns && !(governance && bypass_governance) {
+                return Err(StorageError::ObjectLocked(format!(
+                    "the object version is locked in {} mode",
+                    r.mode
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Each drive's new record for one change, and what the change removed.
+pub(crate) struct Plan<T> {
+    /// Per drive: the new record (`Some(None)` deletes the key), or `None` when the drive does
+    /// not take the change.
+    pub records: Vec<Option<Option<ObjectRecord>>>,
+    /// Per drive: data directories of versions the change removed.
+    pub removed: Vec<Vec<Uuid>>,
+    /// Whether any drive's record changes at all.
+    pub changed: bool,
+    pub outcome: T,
+}
+
+impl ErasureSet {
+    /// Plans a change: `change` runs once on the agreed record (its error refuses the change)
+    /// and then on each agreeing drive's copy, with the drive's position.
+    pub(crate) fn plan<T>(
+        &self,
+        records: &[Option<Option<ObjectRecord>>],
+        change: impl Fn(usize, &mut ObjectRecord) -> Result<T>,
+    ) -> Result<Plan<T>> {
+        let agreement = self.agree(records)?;
+        let first = agreement
+            .agree
+            .iter()
+            .position(|a| *a)
+            .expect("a quorum agrees");
+        let mut model = records[first].clone().flatten().unwrap_or_default();
+        let outcome = change(first, &mut model)?;
+        let mut plan = Plan {
+            records: Vec::with_capacity(records.len()),
+            removed: Vec::with_capacity(records.len()),
+            changed: false,
+            outcome,
+        };
+        for (d, rec) in records.iter().enumerate() {
+            if !agreement.agree[d] {
+                plan.records.push(None);
+                plan.removed.push(vec![]);
+                continue;
+            }
+            let before = rec.clone().flatten().unwrap_or_default();
+            let mut after = before.clone();
+            change(d, &mut after)?;
+            plan.changed |= after != before;
+            let kept = after.data_dirs();
+            plan.removed.push(
+                before
+                    .data_dirs()
+                    .into_iter()
+                    .filter(|id| !kept.contains(id))
+                    .collect(),
+            );
+            plan.records
+                .push(Some((!after.versions.is_empty()).then_some(after)));
+        }
+        Ok(plan)
+    }
+
+    /// Commits a plan to the drives that take it; below write quorum the drives that took it
+    /// get their previous records back. After quorum, removed versions' data is deleted.
+    pub(crate) async fn apply<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        previous: &[Option<Option<ObjectRecord>>],
+        plan: Plan<T>,
+        staged: &[Uuid],
+        written: &[bool],
+    ) -> Result<T> {
+        if !plan.changed {
+            return Ok(plan.outcome);
+        }
+        let results = join_all(plan.records.iter().enumerate().map(|(d, rec)| {
+            let drive = self.drives[d].clone();
+            let take = written[d] && rec.is_some();
+            let commit = Commit {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                record: rec.clone().flatten(),
+                staged: staged.to_vec(),
+                free: vec![],
+            };
+            async move { take && drive.commit(commit).await.is_ok() }
+        }))
+        .await;
+        let ok = results.iter().filter(|r| **r).count();
+        if ok < self.layout.write_quorum() {
+            let undo = results
+                .iter()
+                .enumerate()
+                .filter(|(_, ok)| **ok)
+                .map(|(d, _)| {
+                    self.drives[d].commit(Commit {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                        record: previous[d].clone().flatten(),
+                        staged: vec![],
+                        free: staged.to_vec(),
+                    })
+                });
+            for r in join_all(undo).await {
+                if let Err(e) = r {
+                    tracing::warn!(%bucket, %key, error = %e, "could not roll back a failed write on a drive");
+                }
+            }
+            return Err(StorageError::Quorum {
+                what: "commit",
+                got: ok,
+                needed: self.layout.write_quorum(),
+            });
+        }
+        // Removed versions' directories lost their rows in the commit; their files go now
+        // (after a crash they are unreferenced and the start-up collector takes them).
+        let release = results
+            .iter()
+            .zip(plan.removed)
+            .enumerate()
+            .filter(|(_, (ok, removed))| **ok && !removed.is_empty())
+            .map(|(d, (_, removed))| self.drives[d].remove_data(removed));
+        for r in join_all(release).await {
+            if let Err(e) = r {
+                tracing::warn!(%bucket, %key, error = %e, "could not remove replaced data");
+            }
+        }
+        if ok < self.drives.len() {
+            let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
+        }
+        Ok(plan.outcome)
+    }
+
+    /// Plans adding `version` as the newest version under `versioning`; `per_drive` fills in
+    /// each drive's own fields (shard index, inline bytes).
+    pub(crate) fn plan_new_version(
+        &self,
+        records: &[Option<Option<ObjectRecord>>],
+        versioning: Versioning,
+        mut version: VersionRecord,
+        per_drive: impl Fn(usize, &mut VersionRecord),
+    ) -> Result<Plan<VersionRecord>> {
+        version.version_id = (versioning == Versioning::Enabled).then(Uuid::now_v7);
+        let now = now_ns();
+        self.plan(records, |d, rec| {
+            let mut v = version.clone();
+            per_drive(d, &mut v);
+            if versioning == Versioning::Unversioned {
+                // An unversioned key keeps one version: the new one replaces all.
+                for old in &rec.versions {
+                    old.check_unlocked(now, false)?;
+                }
+                rec.versions.clear();
+            }
+            rec.push_version(v, now)?;
+            Ok(version.clone())
+        })
+    }
+
+    /// Deletes a key as S3 does: without a version, hides it behind a delete marker (or
+    /// removes it when unversioned); with one, removes that version if object lock allows.
+    pub async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Which,
+        versioning: Versioning,
+        bypass_governance: bool,
+    ) -> Result<Deleted> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let now = now_ns();
+        let marker_id = (versioning == Versioning::Enabled).then(Uuid::now_v7);
+        let plan = self.plan(&records, |_, rec| match which {
+            Which::Version(id) => {
+                let Some(i) = rec.position(id) else {
+                    return Ok(Deleted {
+                        version_id: id,
+                        delete_marker: false,
+                    });
+                };
+                rec.versions[i].check_unlocked(now, bypass_governance)?;
+                let removed = rec.versions.remove(i);
+                Ok(Deleted {
+                    version_id: id,
+                    delete_marker: removed.object.is_none(),
+                })
+            }
+            Which::Current if versioning == Versioning::Unversioned => {
+                if let Some(i) = rec.position(None) {
+                    rec.versions[i].check_unlocked(now, false)?;
+                    rec.versions.remove(i);
+                }
+                Ok(Deleted::default())
+            }
+            Which::Current => {
+                let marker = VersionRecord {
+                    version_id: marker_id,
+                    mod_time_ns: now,
+                    object: None,
+                };
+                rec.push_version(marker, now)?;
+                Ok(Deleted {
+                    version_id: marker_id,
+                    delete_marker: true,
+                })
+            }
+        })?;
+        let all = vec![true; self.drives.len()];
+        self.apply(bucket, key, &records, plan, &[], &all).await
+    }
+
+    /// Changes one version's metadata in place (tags, retention, legal hold); `change` may
+    /// refuse. Returns the version as changed.
+    pub async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Which,
+        change: impl Fn(&mut VersionRecord) -> Result<()>,
+    ) -> Result<VersionRecord> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let plan = self.plan(&records, |_, rec| {
+            let i = match which {
+                Which::Current => match rec.versions.first() {
+                    Some(v) if v.object.is_some() => 0,
+                    _ => return Err(StorageError::NoSuchKey),
+                },
+                Which::Version(id) => rec.position(id).ok_or(StorageError::NoSuchVersion)?,
+            };
+            if rec.versions[i].object.is_none() {
+                return Err(StorageError::MethodNotAllowed);
+            }
+            change(&mut rec.versions[i])?;
+            Ok(rec.versions[i].clone())
+        })?;
+        let all = vec![true; self.drives.len()];
+        self.apply(bucket, key, &records, plan, &[], &all).await
+    }
+}
