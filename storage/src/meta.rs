@@ -248,43 +248,53 @@ pub fn now_ns() -> i64 {
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A one-part object version with 1,000 inline bytes.
+    pub fn object_version() -> VersionRecord {
+        VersionRecord {
+            version_id: None,
+            mod_time_ns: 42,
+            object: Some(ObjectVersion {
+                size: 3,
+                etag: "abc".into(),
+                headers: ContentHeaders {
+                    content_type: Some("text/plain".into()),
+                    ..Default::default()
+                },
+                user_metadata: [("k".to_string(), "v".to_string())].into(),
+                checksum: None,
+                storage_class: "STANDARD".into(),
+                erasure: ErasureInfo {
+                    layout: ErasureLayout::new(4, 2).unwrap(),
+                    shard_index: 1,
+                },
+                parts: vec![PartInfo {
+                    number: 1,
+                    size: 3,
+                    etag: "abc".into(),
+                    checksum: None,
+                }],
+                data: DataLocation::Inline(vec![7u8; 1000]),
+                tags: BTreeMap::new(),
+                retention: None,
+                legal_hold: false,
+                transition: None,
+                replication: BTreeMap::new(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn record_round_trips_and_inline_data_is_compact() {
         let rec = ObjectRecord {
-            versions: vec![VersionRecord {
-                version_id: None,
-                mod_time_ns: 42,
-                object: Some(ObjectVersion {
-                    size: 3,
-                    etag: "abc".into(),
-                    headers: ContentHeaders {
-                        content_type: Some("text/plain".into()),
-                        ..Default::default()
-                    },
-                    user_metadata: [("k".to_string(), "v".to_string())].into(),
-                    checksum: None,
-                    storage_class: "STANDARD".into(),
-                    erasure: ErasureInfo {
-                        layout: ErasureLayout::new(4, 2).unwrap(),
-                        shard_index: 1,
-                    },
-                    parts: vec![PartInfo {
-                        number: 1,
-                        size: 3,
-                        etag: "abc".into(),
-                        checksum: None,
-                    }],
-                    data: DataLocation::Inline(vec![7u8; 1000]),
-                    tags: BTreeMap::new(),
-                    retention: None,
-                    legal_hold: false,
-                    transition: None,
-                    replication: BTreeMap::new(),
-                }),
-            }],
+            versions: vec![tests_support::object_version()],
         };
         let bytes = rec.encode();
         assert!(

@@ -597,6 +597,36 @@ mod tests {
         assert!(set_drive_count(17).is_err());
         assert!(set_drive_count(0).is_err());
     }
+
+    #[test]
+    fn a_version_marker_keeps_its_place_after_its_version_is_gone() {
+        let ids: Vec<Uuid> = (0..4)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(2));
+                Uuid::now_v7()
+            })
+            .collect();
+        let version = |id: Uuid| VersionRecord {
+            version_id: Some(id),
+            mod_time_ns: 0,
+            object: None,
+        };
+        // Newest first: ids[3], ids[2], ids[0]; ids[1] was deleted after it was a marker.
+        let rec = ObjectRecord {
+            versions: vec![version(ids[3]), version(ids[2]), version(ids[0])],
+        };
+        assert_eq!(
+            versions_after(&rec, Some(ids[2])),
+            2,
+            "found: skip it and newer"
+        );
+        assert_eq!(
+            versions_after(&rec, Some(ids[1])),
+            2,
+            "gone: skip the newer ones"
+        );
+        assert_eq!(versions_after(&rec, Some(ids[3])), 1);
+    }
 }
 
 /// What a walk over a bucket's keys meets.

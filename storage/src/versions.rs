@@ -324,3 +324,61 @@ impl ErasureSet {
         self.apply(bucket, key, &records, plan, &[], &all).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::Retention;
+
+    fn marker(id: Option<Uuid>, t: i64) -> VersionRecord {
+        VersionRecord {
+            version_id: id,
+            mod_time_ns: t,
+            object: None,
+        }
+    }
+
+    #[test]
+    fn a_null_version_replaces_the_null_version_only() {
+        let id = Uuid::now_v7();
+        let mut rec = ObjectRecord {
+            versions: vec![marker(Some(id), 2), marker(None, 1)],
+        };
+        let replaced = rec.push_version(marker(None, 3), 3).unwrap();
+        assert_eq!(replaced.map(|v| v.mod_time_ns), Some(1));
+        let ids: Vec<_> = rec.versions.iter().map(|v| v.version_id).collect();
+        assert_eq!(ids, [None, Some(id)]);
+        assert!(rec
+            .push_version(marker(Some(Uuid::now_v7()), 4), 4)
+            .unwrap()
+            .is_none());
+        assert_eq!(rec.versions.len(), 3);
+    }
+
+    #[test]
+    fn retention_and_legal_hold_lock_a_version() {
+        let mut rec = crate::meta::tests_support::object_version();
+        let obj = rec.object.as_mut().unwrap();
+        obj.retention = Some(Retention {
+            mode: "GOVERNANCE".into(),
+            retain_until_ns: 100,
+        });
+        assert!(rec.check_unlocked(50, false).is_err());
+        assert!(rec.check_unlocked(50, true).is_ok());
+        assert!(
+            rec.check_unlocked(100, false).is_ok(),
+            "expired at its date"
+        );
+        let obj = rec.object.as_mut().unwrap();
+        obj.retention.as_mut().unwrap().mode = "COMPLIANCE".into();
+        assert!(rec.check_unlocked(50, true).is_err());
+        let obj = rec.object.as_mut().unwrap();
+        obj.retention = None;
+        obj.legal_hold = true;
+        assert!(rec.check_unlocked(50, true).is_err());
+        assert!(
+            marker(None, 1).check_unlocked(0, false).is_ok(),
+            "markers are never locked"
+        );
+    }
+}
