@@ -83,14 +83,16 @@ pub struct VersionRecord {
 }
 
 impl VersionRecord {
-    /// What must agree across drives for two copies to be the same version.
-    pub fn fingerprint(&self) -> (Option<Uuid>, i64, Option<&str>, Option<u64>) {
+    /// What must agree across drives for two copies to be the same version (a metadata
+    /// change counts: a drive that missed a retention extension must not look current).
+    pub fn fingerprint(&self) -> (Option<Uuid>, i64, Option<&str>, Option<u64>, i64) {
         let obj = self.object.as_ref();
         (
             self.version_id,
             self.mod_time_ns,
             obj.map(|o| o.etag.as_str()),
             obj.map(|o| o.size),
+            obj.map_or(0, |o| o.metadata_changed_ns),
         )
     }
 }
@@ -116,6 +118,9 @@ pub struct ObjectVersion {
     pub transition: Option<Transition>,
     /// Replication status per target ARN.
     pub replication: BTreeMap<String, ReplicationState>,
+    /// When tags, retention or legal hold last changed in place (0: never).
+    #[serde(default)]
+    pub metadata_changed_ns: i64,
 }
 
 /// Standard HTTP headers stored with an object and returned on GET/HEAD.
@@ -282,6 +287,7 @@ pub(crate) mod tests_support {
                 legal_hold: false,
                 transition: None,
                 replication: BTreeMap::new(),
+                metadata_changed_ns: 0,
             }),
         }
     }

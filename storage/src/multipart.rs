@@ -202,6 +202,7 @@ impl ErasureSet {
             legal_hold: opts.legal_hold,
             transition: None,
             replication: BTreeMap::new(),
+            metadata_changed_ns: 0,
         };
         let version = VersionRecord {
             version_id: None,

@@ -105,14 +105,14 @@ impl ObjectView {
 }
 
 /// Which record version fields must match across drives.
-type Fingerprint = Vec<(Option<Uuid>, i64, Option<String>, Option<u64>)>;
+type Fingerprint = Vec<(Option<Uuid>, i64, Option<String>, Option<u64>, i64)>;
 
 fn fingerprint(r: &ObjectRecord) -> Fingerprint {
     r.versions
         .iter()
         .map(|v| {
-            let (id, t, etag, size) = v.fingerprint();
-            (id, t, etag.map(str::to_owned), size)
+            let (id, t, etag, size, changed) = v.fingerprint();
+            (id, t, etag.map(str::to_owned), size, changed)
         })
         .collect()
 }
@@ -452,6 +452,7 @@ impl ErasureSet {
             legal_hold: opts.legal_hold,
             transition: None,
             replication: BTreeMap::new(),
+            metadata_changed_ns: 0,
         };
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;

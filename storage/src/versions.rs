@@ -306,6 +306,7 @@ impl ErasureSet {
     ) -> Result<VersionRecord> {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
+        let now = now_ns();
         let plan = self.plan(&records, |_, rec| {
             let i = match which {
                 Which::Current => match rec.versions.first() {
@@ -318,6 +319,9 @@ impl ErasureSet {
                 return Err(StorageError::MethodNotAllowed);
             }
             change(&mut rec.versions[i])?;
+            if let Some(obj) = rec.versions[i].object.as_mut() {
+                obj.metadata_changed_ns = now;
+            }
             Ok(rec.versions[i].clone())
         })?;
         let all = vec![true; self.drives.len()];
