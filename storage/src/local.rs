@@ -868,6 +868,7 @@ mod tests {
             legal_hold: false,
             transition: None,
             replication: Default::default(),
+            metadata_changed_ns: 0,
         };
         ObjectRecord {
             versions: vec![VersionRecord {
