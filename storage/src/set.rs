@@ -204,8 +204,7 @@ impl ErasureSet {
             let (hashing, encoding) = if block.len() <= HASH_IN_PLACE_LIMIT {
                 // Cheaper here than the two thread hand-offs of the blocking pool.
                 md5.update(&block);
-                let h = md5;
-                (Work::Done(h), Work::Done(encode(&self.erasure, &block)))
+                (Work::Done(md5), Work::Done(encode(&self.erasure, &block)))
             } else {
                 let (b, mut h) = (block.clone(), md5);
                 let hashing = tokio::task::spawn_blocking(move || {
@@ -468,16 +467,20 @@ impl ErasureSet {
         } else {
             vec![]
         };
-        let plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
+        let mut plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
             let obj = v.object.as_mut().expect("object version");
             obj.erasure.shard_index = self.shard_of(d, bucket, key);
             if let Some(inline) = &inline {
                 obj.data = DataLocation::Inline(inline[d].clone());
             }
         })?;
-        let version = self
-            .apply(bucket, key, &records, plan, &new_dirs, &staged.written)
-            .await?;
+        // A drive whose shards were not staged takes no record (it is healed).
+        for (d, written) in staged.written.iter().enumerate() {
+            if !written {
+                plan.records[d] = None;
+            }
+        }
+        let version = self.apply(bucket, key, &records, plan, &new_dirs).await?;
         staged.committed = true;
         Ok(version)
     }

@@ -144,8 +144,9 @@ impl ErasureSet {
         Ok(plan)
     }
 
-    /// Commits a plan to the drives that take it; below write quorum the drives that took it
-    /// get their previous records back. After quorum, removed versions' data is deleted.
+    /// Commits a plan to the drives that take it, moving `staged` directories into place;
+    /// below write quorum the drives that took it get their previous records back. After
+    /// quorum, removed versions' data is deleted.
     pub(crate) async fn apply<T>(
         &self,
         bucket: &str,
@@ -153,14 +154,13 @@ impl ErasureSet {
         previous: &[Option<Option<ObjectRecord>>],
         plan: Plan<T>,
         staged: &[Uuid],
-        written: &[bool],
     ) -> Result<T> {
         if !plan.changed {
             return Ok(plan.outcome);
         }
         let results = join_all(plan.records.iter().enumerate().map(|(d, rec)| {
             let drive = self.drives[d].clone();
-            let take = written[d] && rec.is_some();
+            let take = rec.is_some();
             let commit = Commit {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
@@ -291,8 +291,7 @@ impl ErasureSet {
                 })
             }
         })?;
-        let all = vec![true; self.drives.len()];
-        self.apply(bucket, key, &records, plan, &[], &all).await
+        self.apply(bucket, key, &records, plan, &[]).await
     }
 
     /// Changes one version's metadata in place (tags, retention, legal hold); `change` may
@@ -324,8 +323,7 @@ impl ErasureSet {
             }
             Ok(rec.versions[i].clone())
         })?;
-        let all = vec![true; self.drives.len()];
-        self.apply(bucket, key, &records, plan, &[], &all).await
+        self.apply(bucket, key, &records, plan, &[]).await
     }
 }
 

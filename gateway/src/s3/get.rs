@@ -7,7 +7,7 @@ use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use std::sync::Arc;
-use storage::meta::ObjectVersion;
+use storage::meta::{ContentHeaders, ObjectVersion};
 use storage::ObjectView;
 
 /// The byte range a GET or HEAD serves, and whether it was asked for (206).
@@ -16,6 +16,20 @@ struct Served {
     end: u64,
     partial: bool,
     parts_count: Option<i32>,
+}
+
+impl Served {
+    /// The `Content-Range` of a partial answer.
+    fn content_range(&self, size: u64) -> Option<String> {
+        self.partial.then(|| {
+            format!(
+                "bytes {}-{}/{}",
+                self.start,
+                self.end.saturating_sub(1),
+                size
+            )
+        })
+    }
 }
 
 /// Conditional request headers.
@@ -150,6 +164,24 @@ struct Overrides {
     expires: Option<Timestamp>,
 }
 
+impl Overrides {
+    /// The headers a response carries: each override, else the stored header.
+    fn over(self, h: &ContentHeaders) -> Self {
+        Self {
+            cache_control: self.cache_control.or_else(|| h.cache_control.clone()),
+            content_disposition: self
+                .content_disposition
+                .or_else(|| h.content_disposition.clone()),
+            content_encoding: self.content_encoding.or_else(|| h.content_encoding.clone()),
+            content_language: self.content_language.or_else(|| h.content_language.clone()),
+            content_type: self
+                .content_type
+                .or_else(|| h.content_type.as_deref().and_then(|t| t.parse().ok())),
+            expires: self.expires.or_else(|| parse_http_date(&h.expires)),
+        }
+    }
+}
+
 impl Gateway {
     /// The addressed version, and its `x-amz-version-id` as the response shows it.
     async fn read_view(
@@ -198,36 +230,25 @@ impl Gateway {
             content_language: input.response_content_language,
             content_type: input.response_content_type,
             expires: input.response_expires,
-        };
-        let h = &obj.headers;
+        }
+        .over(&obj.headers);
         let lock = LockHeaders::of(&obj);
         let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(stream)),
             accept_ranges: Some("bytes".into()),
             content_length: Some((span.end - span.start) as i64),
-            content_range: span.partial.then(|| {
-                format!(
-                    "bytes {}-{}/{}",
-                    span.start,
-                    span.end.saturating_sub(1),
-                    obj.size
-                )
-            }),
+            content_range: span.content_range(obj.size),
             parts_count: span.parts_count,
             e_tag: Some(etag(&obj.etag)),
             last_modified: Some(timestamp(mod_time)),
             metadata: (!obj.user_metadata.is_empty())
                 .then(|| obj.user_metadata.clone().into_iter().collect()),
-            cache_control: o.cache_control.or_else(|| h.cache_control.clone()),
-            content_disposition: o
-                .content_disposition
-                .or_else(|| h.content_disposition.clone()),
-            content_encoding: o.content_encoding.or_else(|| h.content_encoding.clone()),
-            content_language: o.content_language.or_else(|| h.content_language.clone()),
-            content_type: o
-                .content_type
-                .or_else(|| h.content_type.as_deref().and_then(|t| t.parse().ok())),
-            expires: o.expires.or_else(|| parse_http_date(&h.expires)),
+            cache_control: o.cache_control,
+            content_disposition: o.content_disposition,
+            content_encoding: o.content_encoding,
+            content_language: o.content_language,
+            content_type: o.content_type,
+            expires: o.expires,
             storage_class: (obj.storage_class != "STANDARD")
                 .then(|| StorageClass::from(obj.storage_class.clone())),
             tag_count: (!obj.tags.is_empty()).then_some(obj.tags.len() as i32),
@@ -268,43 +289,31 @@ impl Gateway {
         } else {
             stored_checksum(obj, input.checksum_mode.as_ref())
         };
-        let h = &obj.headers;
-        let tag_count = &obj.tags;
+        let o = Overrides {
+            cache_control: input.response_cache_control,
+            content_disposition: input.response_content_disposition,
+            content_encoding: input.response_content_encoding,
+            content_language: input.response_content_language,
+            content_type: input.response_content_type,
+            expires: input.response_expires,
+        }
+        .over(&obj.headers);
         let lock = LockHeaders::of(obj);
         let out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: Some((span.end - span.start) as i64),
-            content_range: span.partial.then(|| {
-                format!(
-                    "bytes {}-{}/{}",
-                    span.start,
-                    span.end.saturating_sub(1),
-                    obj.size
-                )
-            }),
+            content_range: span.content_range(obj.size),
             parts_count: span.parts_count,
             e_tag: Some(etag(&obj.etag)),
             last_modified: Some(timestamp(view.version.mod_time_ns)),
             metadata: (!obj.user_metadata.is_empty())
                 .then(|| obj.user_metadata.clone().into_iter().collect()),
-            cache_control: input
-                .response_cache_control
-                .or_else(|| h.cache_control.clone()),
-            content_disposition: input
-                .response_content_disposition
-                .or_else(|| h.content_disposition.clone()),
-            content_encoding: input
-                .response_content_encoding
-                .or_else(|| h.content_encoding.clone()),
-            content_language: input
-                .response_content_language
-                .or_else(|| h.content_language.clone()),
-            content_type: input
-                .response_content_type
-                .or_else(|| h.content_type.as_deref().and_then(|t| t.parse().ok())),
-            expires: input
-                .response_expires
-                .or_else(|| parse_http_date(&h.expires)),
+            cache_control: o.cache_control,
+            content_disposition: o.content_disposition,
+            content_encoding: o.content_encoding,
+            content_language: o.content_language,
+            content_type: o.content_type,
+            expires: o.expires,
             storage_class: (obj.storage_class != "STANDARD")
                 .then(|| StorageClass::from(obj.storage_class.clone())),
             version_id,
@@ -321,10 +330,10 @@ impl Gateway {
         };
         let mut resp = S3Response::new(out);
         // S3 sends the tag count on HEAD too; s3s's HeadObjectOutput has no field for it.
-        if !tag_count.is_empty() {
+        if !obj.tags.is_empty() {
             resp.headers.insert(
                 "x-amz-tagging-count",
-                http::HeaderValue::from(tag_count.len()),
+                http::HeaderValue::from(obj.tags.len()),
             );
         }
         if span.partial {

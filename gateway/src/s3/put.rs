@@ -187,6 +187,7 @@ impl Gateway {
                 "Your proposed upload exceeds the maximum allowed object size."
             ));
         }
+        let state = versioning(&bucket);
         let (retention, legal_hold) = new_version_lock(
             &bucket,
             input.object_lock_mode.as_ref(),
@@ -208,7 +209,7 @@ impl Gateway {
             tags: parse_tagging(input.tagging.as_deref())?,
             checksum: None,
             precondition: write_precondition(input.if_none_match, input.if_match)?,
-            versioning: versioning(&bucket),
+            versioning: state,
             retention,
             legal_hold,
         };
@@ -226,7 +227,6 @@ impl Gateway {
                 0,
             )
             .await?;
-        let state = opts.versioning;
         let opts = PutOptions {
             checksum: checksum.clone(),
             ..opts
