@@ -215,30 +215,72 @@ impl ErasureSet {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         tokio::spawn(async move {
             let mut reader = BlockReader::for_version(set.clone(), &view.records, view.index);
-            let result =
-                stream_range(&mut reader, view.object().parts.clone(), start, end, &tx).await;
+            let parts = &view.object().parts;
+            let tx = &tx;
+            let result = for_each_block(&mut reader, parts, start, end, |bytes| async move {
+                tx.send(Ok(bytes)).await.is_ok()
+            })
+            .await;
             if let Err(e) = result {
                 let _ = tx.send(Err(e)).await;
             }
-            if reader.bad.iter().any(|b| *b) {
-                tracing::warn!(%bucket, %key, "bad shards found while reading; queued for healing");
-                let _ = set.heal_queue.send((bucket, key));
-            }
+            set.heal_if_bad(&reader, bucket, key);
         });
         rx
     }
+
+    /// Bytes `start..end` of a version whose shards are inline in its records, decoded on the
+    /// calling task: a small GET needs no reader task, and its body is ready with its headers.
+    /// `None` when the version's data lives in shard files.
+    pub async fn read_inline(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        view: &ObjectView,
+        start: u64,
+        end: u64,
+    ) -> Option<Result<Bytes>> {
+        if !matches!(view.object().data, DataLocation::Inline(_)) {
+            return None;
+        }
+        let mut reader = BlockReader::for_version(self.clone(), &view.records, view.index);
+        let mut chunks = Vec::new();
+        let parts = &view.object().parts;
+        let result = for_each_block(&mut reader, parts, start, end, |bytes| {
+            chunks.push(bytes);
+            std::future::ready(true)
+        })
+        .await;
+        self.heal_if_bad(&reader, bucket.to_owned(), key.to_owned());
+        Some(result.map(|()| match chunks.len() {
+            1 => chunks.swap_remove(0),
+            _ => Bytes::from(chunks.concat()),
+        }))
+    }
+
+    fn heal_if_bad(&self, reader: &BlockReader, bucket: String, key: String) {
+        if reader.bad.iter().any(|b| *b) {
+            tracing::warn!(%bucket, %key, "bad shards found while reading; queued for healing");
+            let _ = self.heal_queue.send((bucket, key));
+        }
+    }
 }
 
-async fn stream_range(
+/// Hands each block's slice of bytes `start..end` to `emit`, in order; stops early when
+/// `emit` answers false (the client went away).
+async fn for_each_block<F>(
     reader: &mut BlockReader,
-    parts: Vec<PartInfo>,
+    parts: &[PartInfo],
     start: u64,
     end: u64,
-    tx: &mpsc::Sender<Result<Bytes>>,
-) -> Result<()> {
+    mut emit: impl FnMut(Bytes) -> F,
+) -> Result<()>
+where
+    F: std::future::Future<Output = bool>,
+{
     let block_size = reader.set.layout.block_size as u64;
     let mut part_start = 0u64;
-    for part in &parts {
+    for part in parts {
         let part_end = part_start + part.size;
         if part_end <= start || part.size == 0 {
             part_start = part_end;
@@ -251,14 +293,15 @@ async fn stream_range(
         let to = end.min(part_end) - part_start;
         let mut index = from / block_size;
         while index * block_size < to {
-            let mut block = Vec::with_capacity(block_size as usize);
-            reader.read_block(part, index, &mut block).await?;
             let block_start = index * block_size;
+            let block_len = (part.size - block_start).min(block_size) as usize;
+            let layout = reader.set.layout;
+            let mut block = Vec::with_capacity(layout.shard_len(block_len) * layout.data);
+            reader.read_block(part, index, &mut block).await?;
             let lo = from.saturating_sub(block_start) as usize;
             let hi = ((to - block_start) as usize).min(block.len());
-            let bytes = Bytes::from(block).slice(lo..hi);
-            if tx.send(Ok(bytes)).await.is_err() {
-                return Ok(()); // the client went away
+            if !emit(Bytes::from(block).slice(lo..hi)).await {
+                return Ok(());
             }
             index += 1;
         }

@@ -102,6 +102,12 @@ impl ObjectView {
             .as_ref()
             .expect("views are only built for objects")
     }
+
+    pub fn into_object(self) -> ObjectVersion {
+        self.version
+            .object
+            .expect("views are only built for objects")
+    }
 }
 
 /// Which record version fields must match across drives.

@@ -285,6 +285,39 @@ async fn reads_survive_parity_drives_offline_and_fail_beyond() {
 }
 
 #[tokio::test]
+async fn small_objects_are_read_in_place_with_parity_drives_offline() {
+    let f = fixture().await;
+    let data = sample(100_003, 5);
+    put(&f.store, "small", &data).await.unwrap();
+    put(&f.store, "large", &sample(200_000, 6)).await.unwrap();
+    let set = f.store.set_for("bkt", "small");
+    for pair in [[0, 1], [2, 3], [0, 3]] {
+        for d in pair {
+            f.drives[d].offline.store(true, Ordering::SeqCst);
+        }
+        let view = set.view("bkt", "small", Which::Current).await.unwrap();
+        for (start, end) in [(0, 100_003), (17, 50_000), (100_002, 100_003)] {
+            let got = set.read_inline("bkt", "small", &view, start, end).await;
+            let got = got.expect("small objects are inline").unwrap();
+            assert_eq!(
+                got,
+                data[start as usize..end as usize],
+                "{pair:?} {start}..{end}"
+            );
+        }
+        for d in pair {
+            f.drives[d].offline.store(false, Ordering::SeqCst);
+        }
+    }
+    let set = f.store.set_for("bkt", "large");
+    let view = set.view("bkt", "large", Which::Current).await.unwrap();
+    assert!(set
+        .read_inline("bkt", "large", &view, 0, 10)
+        .await
+        .is_none());
+}
+
+#[tokio::test]
 async fn listing_pages_in_order_with_a_drive_offline() {
     let f = fixture().await;
     let mut keys: Vec<String> = (0..300).map(|i| format!("dir{}/k{i:03}", i % 3)).collect();

@@ -204,25 +204,37 @@ impl Gateway {
         let (view, version_id) = self
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
-        let obj = view.object().clone();
         let conditions = Conditions {
             if_match: input.if_match,
             if_none_match: input.if_none_match,
             if_modified_since: input.if_modified_since,
             if_unmodified_since: input.if_unmodified_since,
         };
-        check_conditions(&conditions, &obj, view.version.mod_time_ns)?;
-        let span = served(&obj, input.range, input.part_number)?;
+        let mod_time = view.version.mod_time_ns;
+        check_conditions(&conditions, view.object(), mod_time)?;
+        let span = served(view.object(), input.range, input.part_number)?;
+        let set = Arc::clone(self.store.set_for(&input.bucket, &input.key));
+        let (bucket, key) = (&input.bucket, &input.key);
+        let (body, obj) = match set
+            .read_inline(bucket, key, &view, span.start, span.end)
+            .await
+        {
+            Some(bytes) => (
+                StreamingBlob::from(s3s::Body::from(bytes.map_err(s3_err)?)),
+                view.into_object(),
+            ),
+            None => {
+                let obj = view.object().clone();
+                let mut rx = set.read_range(bucket, key, view, span.start, span.end);
+                let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+                (StreamingBlob::wrap(stream), obj)
+            }
+        };
         let (checksum, checksum_type) = if span.partial {
             Default::default()
         } else {
             stored_checksum(&obj, input.checksum_mode.as_ref())
         };
-        let set = self.store.set_for(&input.bucket, &input.key);
-        let mod_time = view.version.mod_time_ns;
-        let mut rx =
-            Arc::clone(set).read_range(&input.bucket, &input.key, view, span.start, span.end);
-        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let o = Overrides {
             cache_control: input.response_cache_control,
             content_disposition: input.response_content_disposition,
@@ -234,7 +246,7 @@ impl Gateway {
         .over(&obj.headers);
         let lock = LockHeaders::of(&obj);
         let out = GetObjectOutput {
-            body: Some(StreamingBlob::wrap(stream)),
+            body: Some(body),
             accept_ranges: Some("bytes".into()),
             content_length: Some((span.end - span.start) as i64),
             content_range: span.content_range(obj.size),
