@@ -117,6 +117,15 @@ pub trait Drive: Send + Sync + 'static {
     /// Turns the upload's directory into the data directory of `commit.record`'s new version,
     /// keeping only the parts in `keep`.
     async fn complete_upload(&self, upload_id: Uuid, keep: Vec<u32>, commit: Commit) -> Result<()>;
+    /// Undoes `complete_upload` after the completion missed its quorum: the key's record goes
+    /// back to `commit.record`, and `upload` with its `parts` is open again over the same part
+    /// files, so the client can retry the completion.
+    async fn reopen_upload(
+        &self,
+        upload: &UploadRecord,
+        parts: Vec<PartRecord>,
+        commit: Commit,
+    ) -> Result<()>;
 
     /// Makes sure the drive still carries its format; re-creates an empty, formatted drive when
     /// it was wiped. Returns true when the drive was (re)initialised and needs healing.

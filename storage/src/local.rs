@@ -224,6 +224,19 @@ impl LocalDrive {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
+        // A reopened upload (its completion was rolled back) whose directory had not moved
+        // back from the data area yet.
+        let open: Vec<Vec<u8>> = reader
+            .prepare("SELECT id FROM uploads")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in open {
+            let id = Uuid::from_slice(&id).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            let (dir, data) = (self.upload_dir(id), self.data_dir(id));
+            if !dir.exists() && data.exists() {
+                move_into_place(&data, &dir)?;
+            }
+        }
         Ok(())
     }
 
@@ -757,6 +770,42 @@ impl Drive for LocalDrive {
         .await
     }
 
+    async fn reopen_upload(
+        &self,
+        upload: &UploadRecord,
+        parts: Vec<PartRecord>,
+        commit: Commit,
+    ) -> Result<()> {
+        let db = self.db()?;
+        let (id, bucket, bytes) = (upload.upload_id, upload.bucket.clone(), upload.encode());
+        self.write_to(
+            &db,
+            Box::new(move |c| {
+                apply_commit(c, &commit)?;
+                c.execute(
+                    "INSERT OR REPLACE INTO uploads(id, bucket, record) VALUES (?1, ?2, ?3)",
+                    params![id.as_bytes(), bucket, bytes],
+                )?;
+                for p in &parts {
+                    c.execute(
+                        "INSERT OR REPLACE INTO parts(upload, number, record) VALUES (?1, ?2, ?3)",
+                        params![id.as_bytes(), p.number, p.encode()],
+                    )?;
+                }
+                Ok(())
+            }),
+        )
+        .await?;
+        // The upload's row is back; a crash before this rename is finished by
+        // `recover_uploads` at the next start.
+        let (from, to) = (self.data_dir(id), self.upload_dir(id));
+        Self::blocking(move || match from.exists() {
+            true => move_into_place(&from, &to),
+            false => Ok(()),
+        })
+        .await
+    }
+
     async fn check(&self, expected: &Format) -> Result<bool> {
         let _one_at_a_time = self.checking.lock().await;
         match self.read_format().await {
@@ -994,5 +1043,71 @@ mod tests {
             drive.data_dir(second).exists(),
             "a referenced directory is never removed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_reopened_upload_keeps_its_part_files_even_across_a_crash() {
+        use crate::meta::{ErasureInfo, UploadRecord};
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        let upload = UploadRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            upload_id: id,
+            initiated_ns: 1,
+            headers: Default::default(),
+            user_metadata: Default::default(),
+            storage_class: "STANDARD".into(),
+            checksum_algorithm: None,
+            checksum_type: None,
+            tags: Default::default(),
+            retention: None,
+            legal_hold: false,
+            erasure: ErasureInfo {
+                layout: crate::layout::ErasureLayout::new(1, 0).unwrap(),
+                shard_index: 0,
+            },
+        };
+        drive.put_upload(&upload).await.unwrap();
+        let staging = Uuid::new_v4();
+        let mut w = drive.create_shard(staging, 1).await.unwrap();
+        w.write(Bytes::from_static(b"part")).await.unwrap();
+        w.finish().await.unwrap();
+        let part = PartRecord {
+            number: 1,
+            size: 4,
+            etag: "e".into(),
+            checksum: None,
+            mod_time_ns: 1,
+            staging,
+        };
+        drive.commit_part(id, part.clone()).await.unwrap();
+        let commit = |record| Commit {
+            bucket: "b".into(),
+            key: "k".into(),
+            record,
+            staged: vec![],
+            free: vec![],
+        };
+        let completed = commit(Some(record_in(id)));
+        drive.complete_upload(id, vec![1], completed).await.unwrap();
+        assert!(drive.get_upload(id).await.unwrap().is_none());
+        drive
+            .reopen_upload(&upload, vec![part], commit(None))
+            .await
+            .unwrap();
+        assert!(drive.read_record("b", "k").await.unwrap().is_none());
+        assert_eq!(drive.get_upload(id).await.unwrap(), Some(upload));
+        assert_eq!(drive.list_parts(id).await.unwrap().len(), 1);
+        let part_file = drive.upload_dir(id).join("part.1");
+        assert_eq!(fs::read(&part_file).unwrap(), b"part");
+
+        // A crash between the reopening transaction and the directory's move back.
+        move_into_place(&drive.upload_dir(id), &drive.data_dir(id)).unwrap();
+        drop(drive);
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        assert!(drive.upload_dir(id).join("part.1").exists());
+        assert!(!drive.data_dir(id).exists());
     }
 }

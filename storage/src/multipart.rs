@@ -5,7 +5,8 @@
 use crate::drive::{Commit, PartRecord};
 use crate::error::{Result, StorageError};
 use crate::meta::{
-    now_ns, DataLocation, ErasureInfo, ObjectVersion, PartInfo, UploadRecord, VersionRecord,
+    now_ns, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, UploadRecord,
+    VersionRecord,
 };
 use crate::set::{etag_matches, ErasureSet, PutOptions, Staged};
 use futures::future::join_all;
@@ -56,13 +57,19 @@ impl ErasureSet {
             },
         };
         let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
-            let mut u = upload.clone();
-            u.erasure.shard_index = self.shard_of(d, bucket, key);
+            let u = self.drive_upload(&upload, d);
             async move { drive.put_upload(&u).await }
         }))
         .await;
         self.count_ok(&results, "upload create")?;
         Ok(upload)
+    }
+
+    /// Drive `d`'s copy of an upload record: the shard index is the drive's own.
+    fn drive_upload(&self, upload: &UploadRecord, d: usize) -> UploadRecord {
+        let mut u = upload.clone();
+        u.erasure.shard_index = self.shard_of(d, &upload.bucket, &upload.key);
+        u
     }
 
     /// The upload as a quorum of drives knows it; `NoSuchUpload` if it is not for this key.
@@ -154,6 +161,7 @@ impl ErasureSet {
             ));
         }
         let mut parts = Vec::with_capacity(requested.len());
+        let mut kept = Vec::with_capacity(requested.len());
         let mut md5s = Md5::new();
         if requested.windows(2).any(|w| w[1].0 <= w[0].0) {
             return Err(StorageError::InvalidPartOrder);
@@ -180,6 +188,7 @@ impl ErasureSet {
                 etag: part.etag.clone(),
                 checksum: part.checksum.clone(),
             });
+            kept.push(part.clone());
         }
         let records = self.read_records(bucket, key).await;
         self.check_precondition(records.clone(), &opts.precondition)?;
@@ -218,22 +227,68 @@ impl ErasureSet {
                 key: key.to_owned(),
                 record,
                 staged: vec![],
-                free: plan.removed[d].clone(),
+                free: vec![],
             });
             let keep = keep.clone();
             async move {
                 match commit {
-                    Some(c) => drive.complete_upload(upload.upload_id, keep, c).await,
-                    None => Err(StorageError::Refused("the drive's record disagrees".into())),
+                    Some(c) => drive
+                        .complete_upload(upload.upload_id, keep, c)
+                        .await
+                        .is_ok(),
+                    None => false,
                 }
             }
         }))
         .await;
-        self.count_ok(&results, "complete")?;
-        if results.iter().any(|r| r.is_err()) {
-            let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
+        let ok = results.iter().filter(|r| **r).count();
+        if ok < self.layout.write_quorum() {
+            self.reopen_upload(upload, &kept, &records, &results).await;
+            return Err(StorageError::Quorum {
+                what: "complete",
+                got: ok,
+                needed: self.layout.write_quorum(),
+            });
         }
+        self.release_removed(bucket, key, &results, plan.removed)
+            .await;
         Ok(plan.outcome)
+    }
+
+    /// Rolls a completion that missed its quorum back on the drives that took it: their
+    /// record is the previous one again and the upload is open for a retry.
+    async fn reopen_upload(
+        &self,
+        upload: &UploadRecord,
+        kept: &[PartRecord],
+        previous: &[Option<Option<ObjectRecord>>],
+        took: &[bool],
+    ) {
+        let undo = took
+            .iter()
+            .enumerate()
+            .filter(|(_, ok)| **ok)
+            .map(|(d, _)| {
+                let commit = Commit {
+                    bucket: upload.bucket.clone(),
+                    key: upload.key.clone(),
+                    record: previous[d].clone().flatten(),
+                    staged: vec![],
+                    free: vec![],
+                };
+                let u = self.drive_upload(upload, d);
+                async move {
+                    self.drives[d]
+                        .reopen_upload(&u, kept.to_vec(), commit)
+                        .await
+                }
+            });
+        for r in join_all(undo).await {
+            if let Err(e) = r {
+                let (bucket, key) = (&upload.bucket, &upload.key);
+                tracing::warn!(%bucket, %key, error = %e, "could not roll back a failed completion on a drive");
+            }
+        }
     }
 
     pub async fn abort_upload(&self, upload_id: Uuid) -> Result<()> {

@@ -197,11 +197,25 @@ impl ErasureSet {
                 needed: self.layout.write_quorum(),
             });
         }
+        self.release_removed(bucket, key, &results, plan.removed)
+            .await;
+        Ok(plan.outcome)
+    }
+
+    /// After a change reached its quorum: frees the data of the versions it removed on the
+    /// drives that took it, and queues the key for healing when some drive did not.
+    pub(crate) async fn release_removed(
+        &self,
+        bucket: &str,
+        key: &str,
+        took: &[bool],
+        removed: Vec<Vec<Uuid>>,
+    ) {
         // Removed versions' directories lost their rows in the commit; their files go now
         // (after a crash they are unreferenced and the start-up collector takes them).
-        let release = results
+        let release = took
             .iter()
-            .zip(plan.removed)
+            .zip(removed)
             .enumerate()
             .filter(|(_, (ok, removed))| **ok && !removed.is_empty())
             .map(|(d, (_, removed))| self.drives[d].remove_data(removed));
@@ -210,10 +224,9 @@ impl ErasureSet {
                 tracing::warn!(%bucket, %key, error = %e, "could not remove replaced data");
             }
         }
-        if ok < self.drives.len() {
+        if took.iter().any(|ok| !ok) {
             let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
         }
-        Ok(plan.outcome)
     }
 
     /// Plans adding `version` as the newest version under `versioning`; `per_drive` fills in

@@ -118,7 +118,16 @@ impl Drive for Faulty {
     }
     async fn complete_upload(&self, id: Uuid, keep: Vec<u32>, c: Commit) -> Result<()> {
         self.fault()?;
+        if self.fail_commits.load(Ordering::SeqCst) {
+            return Err(StorageError::Io(std::io::Error::other(
+                "injected commit failure",
+            )));
+        }
         self.inner.complete_upload(id, keep, c).await
+    }
+    async fn reopen_upload(&self, u: &UploadRecord, p: Vec<PartRecord>, c: Commit) -> Result<()> {
+        self.fault()?;
+        self.inner.reopen_upload(u, p, c).await
     }
     async fn check(&self, f: &Format) -> Result<bool> {
         self.inner.check(f).await
@@ -227,6 +236,50 @@ async fn a_write_below_quorum_is_rolled_back() {
         assert_eq!(get(&f.store, &key).await.unwrap(), old);
         f.drives[0].offline.store(false, Ordering::SeqCst);
         f.drives[1].offline.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_completion_below_quorum_is_rolled_back_and_can_be_retried() {
+    let f = fixture().await;
+    let old = sample(3 * 1024 * 1024 + 1, 7);
+    put(&f.store, "mp", &old).await.unwrap();
+    let set = f.store.set_for("bkt", "mp");
+    let upload = set
+        .create_upload("bkt", "mp", &PutOptions::default(), None)
+        .await
+        .unwrap();
+    let (first, second) = (sample(5 * 1024 * 1024, 8), sample(1234, 9));
+    let mut requested = Vec::new();
+    for (number, data) in [(1, &first), (2, &second)] {
+        let staged = set.stage("bkt", "mp", body(data), number, false).await;
+        let part = set.commit_part(upload.upload_id, staged.unwrap(), None);
+        requested.push((number, part.await.unwrap().etag));
+    }
+    let complete = || set.complete_upload(&upload, &requested, PutOptions::default());
+    f.drives[0].fail_commits.store(true, Ordering::SeqCst);
+    f.drives[1].fail_commits.store(true, Ordering::SeqCst);
+    let err = complete().await.unwrap_err();
+    assert!(matches!(err, StorageError::Quorum { .. }), "{err}");
+    f.drives[0].fail_commits.store(false, Ordering::SeqCst);
+    f.drives[1].fail_commits.store(false, Ordering::SeqCst);
+    // The drives that took the completion hold the old object again, data included.
+    f.drives[0].offline.store(true, Ordering::SeqCst);
+    f.drives[1].offline.store(true, Ordering::SeqCst);
+    assert_eq!(get(&f.store, "mp").await.unwrap(), old);
+    f.drives[0].offline.store(false, Ordering::SeqCst);
+    f.drives[1].offline.store(false, Ordering::SeqCst);
+    // The upload is open again everywhere, so the retry completes on every drive.
+    complete().await.unwrap();
+    let new = [first, second].concat();
+    for pair in [[0, 1], [2, 3]] {
+        for d in pair {
+            f.drives[d].offline.store(true, Ordering::SeqCst);
+        }
+        assert_eq!(get(&f.store, "mp").await.unwrap(), new, "offline {pair:?}");
+        for d in pair {
+            f.drives[d].offline.store(false, Ordering::SeqCst);
+        }
     }
 }
 
