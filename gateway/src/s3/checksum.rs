@@ -81,6 +81,22 @@ impl Algorithm {
         }
     }
 
+    /// The CRC behind this algorithm, with its width in bytes; `None` for the SHA digests,
+    /// which cannot be combined across parts.
+    fn crc(self) -> Option<(crc_fast::CrcAlgorithm, usize)> {
+        match self {
+            Algorithm::Crc32 => Some((crc_fast::CrcAlgorithm::Crc32IsoHdlc, 4)),
+            Algorithm::Crc32c => Some((crc_fast::CrcAlgorithm::Crc32Iscsi, 4)),
+            Algorithm::Crc64Nvme => Some((crc_fast::CrcAlgorithm::Crc64Nvme, 8)),
+            Algorithm::Sha1 | Algorithm::Sha256 => None,
+        }
+    }
+
+    /// Whether a multipart upload can carry a checksum of the whole object.
+    pub fn has_full_object_form(self) -> bool {
+        self.crc().is_some()
+    }
+
     /// Digest of `data` (raw bytes).
     fn digest(self, data: &[u8]) -> Vec<u8> {
         let mut h = self.hasher();
@@ -163,6 +179,23 @@ pub fn composite(algorithm: Algorithm, parts: &[String]) -> Option<String> {
     ))
 }
 
+/// The checksum of a whole multipart object, from each part's CRC and size: the CRC of the
+/// concatenated parts, as if the object had been uploaded in one piece.
+pub fn full_object(algorithm: Algorithm, parts: &[(String, u64)]) -> Option<String> {
+    let (crc, width) = algorithm.crc()?;
+    let mut combined: Option<u64> = None;
+    for (value, len) in parts {
+        let bytes = B64.decode(value).ok().filter(|b| b.len() == width)?;
+        let part = bytes.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+        combined = Some(match combined {
+            None => part,
+            Some(before) => crc_fast::checksum_combine(crc, before, part, *len),
+        });
+    }
+    let bytes = combined?.to_be_bytes();
+    Some(B64.encode(&bytes[8 - width..]))
+}
+
 /// Copies a set of checksums into an S3 output or result that has the five `checksum_*`
 /// fields (the s3s types share the field names but no trait).
 macro_rules! fill_checksums {
@@ -176,6 +209,22 @@ macro_rules! fill_checksums {
     }};
 }
 pub(crate) use fill_checksums;
+
+/// The five `checksum_*` fields of an S3 input or part, as one set of checksums.
+macro_rules! checksums_of {
+    ($from:expr) => {{
+        let f = &$from;
+        s3s::dto::Checksum {
+            checksum_crc32: f.checksum_crc32.clone(),
+            checksum_crc32c: f.checksum_crc32c.clone(),
+            checksum_crc64nvme: f.checksum_crc64nvme.clone(),
+            checksum_sha1: f.checksum_sha1.clone(),
+            checksum_sha256: f.checksum_sha256.clone(),
+            ..Default::default()
+        }
+    }};
+}
+pub(crate) use checksums_of;
 
 /// Response checksum fields with only `algorithm`'s set to `value`.
 pub fn single(algorithm: Algorithm, value: String) -> Checksum {
@@ -238,6 +287,27 @@ mod tests {
         );
         h.insert("x-amz-checksum-crc32", "abc".parse().unwrap());
         assert!(requested(&h).is_err());
+    }
+
+    #[test]
+    fn full_object_checksums_equal_the_checksum_of_the_whole() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for a in [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Crc64Nvme] {
+            let whole = B64.encode(a.digest(&data));
+            let parts: Vec<(String, u64)> = [&data[..1], &data[1..60_000], &data[60_000..]]
+                .iter()
+                .map(|p| (B64.encode(a.digest(p)), p.len() as u64))
+                .collect();
+            assert_eq!(
+                full_object(a, &parts).as_deref(),
+                Some(whole.as_str()),
+                "{a:?}"
+            );
+            assert_eq!(full_object(a, &parts[..1]), Some(parts[0].0.clone()));
+        }
+        let sha = (B64.encode([0u8; 32]), 1);
+        assert_eq!(full_object(Algorithm::Sha256, &[sha]), None);
+        assert_eq!(full_object(Algorithm::Crc32, &[("AAAA".into(), 1)]), None);
     }
 
     #[test]

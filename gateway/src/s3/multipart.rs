@@ -2,7 +2,7 @@
 //! list uploads.
 
 use super::bucket::owner;
-use super::checksum::{self, fill_checksums, Algorithm};
+use super::checksum::{self, checksums_of, fill_checksums, Algorithm};
 use super::copy::SourceConditions;
 use super::list::encode_name;
 use super::lock::new_version_lock;
@@ -15,6 +15,7 @@ use super::{
 use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::drive::PartRecord;
 use storage::meta::{StoredChecksum, UploadRecord};
 use storage::{PutOptions, StorageError};
 use uuid::Uuid;
@@ -39,10 +40,130 @@ fn upload_id(id: &str) -> S3Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| s3_err(StorageError::NoSuchUpload))
 }
 
+/// The checksum a CompleteMultipartUpload request carries for the whole object, if any.
+fn input_checksum(input: &CompleteMultipartUploadInput) -> (Checksum, Option<ChecksumType>) {
+    (checksums_of!(input), input.checksum_type.clone())
+}
+
+/// The part checksums a completion lists must be the ones the parts were uploaded with.
+fn check_part_checksums(
+    a: Algorithm,
+    completed: &[CompletedPart],
+    chosen: &[Option<&PartRecord>],
+) -> S3Result<()> {
+    for (listed, stored) in completed.iter().zip(chosen) {
+        let (Some(listed), Some(stored)) = (a.pick(&checksums_of!(listed)), stored) else {
+            continue;
+        };
+        if stored.checksum.as_deref() != Some(listed.as_str()) {
+            return Err(s3_error!(
+                InvalidPart,
+                "The {} checksum of part {} does not match the uploaded part",
+                a.name(),
+                stored.number
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The whole object's checksum, of the upload's type, from the parts' checksums; checked
+/// against the value the client sent with the completion, when it sent one.
+fn whole_checksum(
+    a: Algorithm,
+    upload: &UploadRecord,
+    (sent, sent_type): &(Checksum, Option<ChecksumType>),
+    chosen: &[Option<&PartRecord>],
+) -> S3Result<Option<StoredChecksum>> {
+    let kind = upload
+        .checksum_type
+        .as_deref()
+        .unwrap_or(ChecksumType::COMPOSITE);
+    if let Some(t) = sent_type.as_ref().filter(|t| t.as_str() != kind) {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The upload was created using the {kind} checksum mode. The complete request must use the same checksum mode, not {}",
+            t.as_str()
+        ));
+    }
+    let parts: Option<Vec<(String, u64)>> = chosen
+        .iter()
+        .map(|p| p.and_then(|p| Some((p.checksum.clone()?, p.size))))
+        .collect();
+    let value = parts.and_then(|parts| match kind {
+        ChecksumType::FULL_OBJECT => checksum::full_object(a, &parts),
+        _ => {
+            let values: Vec<String> = parts.into_iter().map(|(v, _)| v).collect();
+            checksum::composite(a, &values)
+        }
+    });
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if let Some(claimed) = a.pick(sent) {
+        // A composite value may come with or without its `-N` suffix.
+        let bare = |v: &str| v.split('-').next().unwrap_or_default().to_owned();
+        if bare(&claimed) != bare(&value) {
+            return Err(s3_error!(
+                BadDigest,
+                "The {} you specified did not match the calculated checksum",
+                a.name()
+            ));
+        }
+    }
+    Ok(Some(StoredChecksum {
+        algorithm: a.name().into(),
+        value,
+        kind: kind.to_owned(),
+    }))
+}
+
 fn upload_algorithm(u: &UploadRecord) -> Option<Algorithm> {
     u.checksum_algorithm
         .as_deref()
         .and_then(Algorithm::from_name)
+}
+
+/// The checksum type of a new upload: FULL_OBJECT (a CRC of the whole object, combined from
+/// the parts' CRCs) or COMPOSITE (a checksum of the parts' checksums), as AWS allows them.
+fn checksum_type(
+    algorithm: Option<Algorithm>,
+    asked: Option<&ChecksumType>,
+) -> S3Result<Option<String>> {
+    let Some(a) = algorithm else {
+        return match asked {
+            None => Ok(None),
+            Some(_) => Err(s3_error!(
+                InvalidRequest,
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header"
+            )),
+        };
+    };
+    let kind = match asked.map(ChecksumType::as_str) {
+        None if a == Algorithm::Crc64Nvme => ChecksumType::FULL_OBJECT,
+        None => ChecksumType::COMPOSITE,
+        Some(ChecksumType::FULL_OBJECT) if !a.has_full_object_form() => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The FULL_OBJECT checksum type cannot be used with the {} checksum algorithm",
+                a.name()
+            ));
+        }
+        Some(ChecksumType::COMPOSITE) if a == Algorithm::Crc64Nvme => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The COMPOSITE checksum type cannot be used with the CRC64NVME checksum algorithm"
+            ));
+        }
+        Some(t @ (ChecksumType::FULL_OBJECT | ChecksumType::COMPOSITE)) => t,
+        Some(other) => {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Value for x-amz-checksum-type header is invalid: {other}"
+            ));
+        }
+    };
+    Ok(Some(kind.to_owned()))
 }
 
 impl Gateway {
@@ -79,6 +200,7 @@ impl Gateway {
             })
         });
         let algorithm = algorithm.transpose()?;
+        let checksum_type = checksum_type(algorithm, input.checksum_type.as_ref())?;
         let opts = PutOptions {
             headers: content_headers(
                 input.content_type,
@@ -91,27 +213,17 @@ impl Gateway {
             user_metadata: user_metadata(input.metadata)?,
             storage_class: storage_class(input.storage_class)?,
             tags: parse_tagging(input.tagging.as_deref())?,
-            checksum: algorithm.map(|a| StoredChecksum {
-                algorithm: a.name().into(),
-                value: String::new(),
-                kind: "COMPOSITE".into(),
-            }),
+            checksum: algorithm
+                .zip(checksum_type.clone())
+                .map(|(a, kind)| StoredChecksum {
+                    algorithm: a.name().into(),
+                    value: String::new(),
+                    kind,
+                }),
             retention,
             legal_hold,
             ..Default::default()
         };
-        let checksum_type = algorithm.map(|_| {
-            input
-                .checksum_type
-                .map(|t| t.as_str().to_owned())
-                .unwrap_or_else(|| "COMPOSITE".into())
-        });
-        if checksum_type.as_deref() == Some("FULL_OBJECT") {
-            return Err(s3_error!(
-                NotImplemented,
-                "FULL_OBJECT checksums for multipart uploads are not supported yet"
-            ));
-        }
         let set = self.store.set_for(&input.bucket, &input.key);
         let upload = set
             .create_upload(&input.bucket, &input.key, &opts, checksum_type.clone())
@@ -252,19 +364,22 @@ impl Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let input = req.input;
+        let mut input = req.input;
         let upload = self
             .open_upload(&input.bucket, &input.key, &input.upload_id)
             .await?;
-        let requested: Vec<(u32, String)> = input
+        let completed = input
             .multipart_upload
+            .take()
             .and_then(|m| m.parts)
-            .unwrap_or_default()
-            .into_iter()
+            .unwrap_or_default();
+        let requested: Vec<(u32, String)> = completed
+            .iter()
             .map(|p| {
                 let n = part_number(p.part_number.unwrap_or(0))?;
                 let e = p
                     .e_tag
+                    .as_ref()
                     .map(|e| e.value().to_owned())
                     .ok_or_else(|| s3_error!(InvalidPart, "Every part needs an ETag"))?;
                 Ok((n, e))
@@ -274,27 +389,26 @@ impl Gateway {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
         }
         let set = self.store.set_for(&input.bucket, &input.key);
+        let parts = set.parts(upload.upload_id).await.map_err(s3_err)?;
+        let chosen: Vec<Option<&PartRecord>> = requested
+            .iter()
+            .map(|(n, _)| parts.iter().find(|p| p.number == *n))
+            .collect();
+        if let Some(want) = input.mpu_object_size {
+            let total: u64 = chosen.iter().flatten().map(|p| p.size).sum();
+            if u64::try_from(want).ok() != Some(total) {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The provided x-amz-mp-object-size ({want}) does not match the size of the parts ({total})"
+                ));
+            }
+        }
         let algorithm = upload_algorithm(&upload);
         let checksum = match algorithm {
             None => None,
             Some(a) => {
-                let parts = set.parts(upload.upload_id).await.map_err(s3_err)?;
-                let values: Option<Vec<String>> = requested
-                    .iter()
-                    .map(|(n, _)| {
-                        parts
-                            .iter()
-                            .find(|p| p.number == *n)
-                            .and_then(|p| p.checksum.clone())
-                    })
-                    .collect();
-                values
-                    .and_then(|v| checksum::composite(a, &v))
-                    .map(|value| StoredChecksum {
-                        algorithm: a.name().into(),
-                        value,
-                        kind: "COMPOSITE".into(),
-                    })
+                check_part_checksums(a, &completed, &chosen)?;
+                whole_checksum(a, &upload, &input_checksum(&input), &chosen)?
             }
         };
         let state = versioning(&self.store.bucket(&input.bucket).await.map_err(s3_err)?);
