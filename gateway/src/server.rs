@@ -2,6 +2,7 @@
 //! health probes and metrics on one listener.
 
 use crate::admin::AdminRoute;
+use crate::body_check;
 use crate::config::Config;
 use crate::metrics::{classify, Metrics};
 use crate::s3::Gateway;
@@ -166,12 +167,15 @@ impl Node {
         let bytes_in = header_u64(req.headers(), "x-amz-decoded-content-length")
             .or_else(|| header_u64(req.headers(), "content-length"))
             .unwrap_or(0);
-        let mut resp = match self.s3.call(req.map(Body::from)).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = ?e, "request failed outside the S3 layer");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "")
-            }
+        let mut resp = match body_check::checked(req).await {
+            Err(e) => body_check::response(&e),
+            Ok(req) => match self.s3.call(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = ?e, "request failed outside the S3 layer");
+                    text(StatusCode::INTERNAL_SERVER_ERROR, "")
+                }
+            },
         };
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = with_request_id(resp, &request_id).await;

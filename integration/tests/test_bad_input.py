@@ -4,6 +4,7 @@ import hashlib
 import base64
 import os
 import socket
+import zlib
 
 import requests
 from sigv4 import sign_headers
@@ -57,3 +58,26 @@ def test_too_large_single_put_is_refused_before_the_body(server, bucket):
         reply = sock.recv(65536).decode(errors="replace")
     assert " 400 " in reply.splitlines()[0], reply
     assert "EntityTooLarge" in reply
+
+
+def test_bodies_aws_checks_need_content_md5_or_a_checksum(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"safe")
+    body = b"<Delete><Object><Key>keep</Key></Object></Delete>"
+    xml = {"content-type": "application/xml"}
+    r = signed(server, "POST", f"/{bucket}?delete", body, xml)
+    assert r.status_code == 400 and "<Code>InvalidRequest</Code>" in r.text, r.text
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    r = signed(server, "POST", f"/{bucket}?delete", body, dict(xml, **{"content-md5": wrong}))
+    assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text, r.text
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"safe"
+    hold = b'<LegalHold xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>ON</Status></LegalHold>'
+    r = signed(server, "PUT", f"/{bucket}/keep?legal-hold", hold, xml)
+    assert r.status_code == 400 and "<Code>InvalidRequest</Code>" in r.text, r.text
+    crc = lambda data: base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()  # noqa: E731
+    r = signed(server, "POST", f"/{bucket}?delete", body, dict(xml, **{"x-amz-checksum-crc32": crc(b"other")}))
+    assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text and "<RequestId>" in r.text, r.text
+    r = signed(server, "PUT", f"/{bucket}/keep?tagging", b"<Tagging/>", dict(xml, **{"content-md5": wrong}))
+    assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text, r.text
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"safe"
+    r = signed(server, "POST", f"/{bucket}?delete", body, dict(xml, **{"x-amz-checksum-crc32": crc(body)}))
+    assert r.status_code == 200 and "<Deleted>" in r.text, r.text

@@ -156,6 +156,30 @@ pub fn requested(headers: &HeaderMap) -> Result<Option<Requested>, String> {
     Ok(None)
 }
 
+/// Whether a request carries Content-MD5 or a checksum, in a header or announced trailer.
+pub fn has_integrity_header(headers: &HeaderMap) -> bool {
+    headers.contains_key("content-md5")
+        || headers
+            .keys()
+            .any(|k| k.as_str().starts_with("x-amz-checksum-"))
+        || headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.contains("x-amz-checksum-"))
+}
+
+/// The operations AWS will not run without an integrity check of their body (DeleteObjects
+/// and the object-lock settings) refuse a request that carries none.
+pub fn require_integrity(headers: &HeaderMap) -> s3s::S3Result<()> {
+    if has_integrity_header(headers) {
+        return Ok(());
+    }
+    Err(s3s::s3_error!(
+        InvalidRequest,
+        "Missing required header for this request: Content-MD5 OR x-amz-checksum-*"
+    ))
+}
+
 /// The value a trailer carried for `algorithm`.
 pub fn from_trailer(trailers: Option<&HeaderMap>, algorithm: Algorithm) -> Option<String> {
     trailers?

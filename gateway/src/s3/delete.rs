@@ -1,7 +1,7 @@
 //! DeleteObject and DeleteObjects.
 
 use super::versioning::{version_id_text, versioning, which};
-use super::Gateway;
+use super::{checksum, Gateway};
 use crate::s3::error::s3_err;
 use futures::StreamExt;
 use s3s::dto::*;
@@ -43,6 +43,7 @@ impl Gateway {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        checksum::require_integrity(&req.headers)?;
         let input = req.input;
         let record = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
         let state = versioning(&record);

@@ -3,7 +3,7 @@
 //! overwrites of locked versions on every path; this module decides what a request sets.
 
 use super::versioning::{versioning, which};
-use super::{custom_error, Gateway};
+use super::{checksum, custom_error, Gateway};
 use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
@@ -83,7 +83,7 @@ pub fn new_version_lock(
     if asked && config.is_none() {
         return Err(missing_lock_configuration());
     }
-    if asked && headers.is_some_and(|h| !has_integrity_header(h)) {
+    if asked && headers.is_some_and(|h| !checksum::has_integrity_header(h)) {
         return Err(s3_error!(
             InvalidRequest,
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters"
@@ -117,17 +117,6 @@ pub fn new_version_lock(
     };
     let hold = legal_hold.is_some_and(|h| h.as_str() == ObjectLockLegalHoldStatus::ON);
     Ok((retention, hold))
-}
-
-fn has_integrity_header(headers: &http::HeaderMap) -> bool {
-    headers.contains_key("content-md5")
-        || headers
-            .keys()
-            .any(|k| k.as_str().starts_with("x-amz-checksum-"))
-        || headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.contains("x-amz-checksum-"))
 }
 
 /// Whether a retention change is allowed: a COMPLIANCE date is never shortened nor its mode
@@ -200,6 +189,7 @@ impl Gateway {
         &self,
         req: S3Request<PutObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        checksum::require_integrity(&req.headers)?;
         let input = req.input;
         let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
         if !lock_enabled(&bucket) && versioning(&bucket) != Versioning::Enabled {
@@ -284,6 +274,7 @@ impl Gateway {
         &self,
         req: S3Request<PutObjectRetentionInput>,
     ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        checksum::require_integrity(&req.headers)?;
         let input = req.input;
         let now = now_ns();
         let new = match input
@@ -356,6 +347,7 @@ impl Gateway {
         &self,
         req: S3Request<PutObjectLegalHoldInput>,
     ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        checksum::require_integrity(&req.headers)?;
         let input = req.input;
         let on = match input.legal_hold.and_then(|h| h.status) {
             Some(s) if s.as_str() == ObjectLockLegalHoldStatus::ON => true,

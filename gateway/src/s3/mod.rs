@@ -6,6 +6,7 @@
 
 mod bucket;
 pub use bucket::REGION;
+pub use put::content_md5;
 pub use tagging::parse_tagging;
 pub mod checksum;
 mod copy;
