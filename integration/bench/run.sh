@@ -57,5 +57,13 @@ curl -s "http://127.0.0.1:$PORT/metrics" | grep '^strata_drive_online'
 $B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32 --no-prefill
 $B --op get --size 4KiB --concurrency 32 --prefix s4k --no-prefill
 
+echo "## one drive, no parity: the write path when every user byte is written once"
+kill "$PID"; wait "$PID" 2>/dev/null || true
+STRATA_ROOT_USER=$AWS_ACCESS_KEY_ID STRATA_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY \
+    target/release/strata server --address "127.0.0.1:$PORT" --data "$W/one" --drives 1 > "$W/server1.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.1; done
+$B --op put --size 64MiB --concurrency 4 --prefix one64m
+
 echo "## erasure coding micro-benchmark"
 cargo bench --quiet -p strata-storage --bench erasure 2>/dev/null | grep -E "EC|bitrot"
