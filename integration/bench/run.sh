@@ -4,17 +4,11 @@
 # four drive directories of one disk, runs strata-bench scenarios, stops it.
 # Usage: integration/bench/run.sh [SECONDS=15]
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 SECS=${1:-15}
-cargo build --release --quiet -p strata-gateway -p strata-bench
-W=$(mktemp -d "${BENCH_DIR:-$PWD/target}/bench.XXXXXX")
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export AWS_ACCESS_KEY_ID=benchadmin AWS_SECRET_ACCESS_KEY=benchadmin-secret
-cleanup() { [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"; }
-trap cleanup EXIT
+source "$(dirname "$0")/common.sh"
 
 echo "## ceilings (same disk, same run)"
-dd if=/dev/zero of="$W/dd.bin" bs=4M count=256 oflag=direct 2>&1 | tail -1 | sed 's/^/disk direct write: /'
+echo "disk direct write: $(disk_write)"
 dd if="$W/dd.bin" of=/dev/null bs=4M iflag=direct 2>&1 | tail -1 | sed 's/^/disk direct read:  /'
 rm -f "$W/dd.bin"
 python3 - <<'PY'
@@ -25,11 +19,7 @@ print(f"MD5 one core: {512 / s:.0f} MiB/s")
 PY
 
 echo "## strata, 4 drives (EC 2+2) under $W"
-STRATA_ROOT_USER=$AWS_ACCESS_KEY_ID STRATA_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY \
-    target/release/strata server --address "127.0.0.1:$PORT" --data "$W/data" > "$W/server.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.1; done
-BENCH="target/release/strata-bench --endpoint http://127.0.0.1:$PORT"
+start_strata "$W/data"
 B="$BENCH --duration $SECS"
 rss() { grep "$1" "/proc/$PID/status" | awk '{printf "%d MiB", $2 / 1024}'; }
 echo "## memory: 32 concurrent 256 MiB uploads"
@@ -58,12 +48,9 @@ $B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 32 --no-prefill
 $B --op get --size 4KiB --concurrency 32 --prefix s4k --no-prefill
 
 echo "## one drive, no parity: the write path when every user byte is written once"
-kill "$PID"; wait "$PID" 2>/dev/null || true
-STRATA_ROOT_USER=$AWS_ACCESS_KEY_ID STRATA_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY \
-    target/release/strata server --address "127.0.0.1:$PORT" --data "$W/one" --drives 1 > "$W/server1.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.1; done
+stop_strata
+start_strata "$W/one" --drives 1
 $B --op put --size 64MiB --concurrency 4 --prefix one64m
 
 echo "## erasure coding micro-benchmark"
-cargo bench --quiet -p strata-storage --bench erasure 2>/dev/null | grep -E "EC|bitrot"
+cargo bench --quiet -p strata-storage --bench erasure 2>/dev/null | grep -E "EC|bitrot|MD5"
