@@ -8,7 +8,7 @@ use crate::s3::checksum;
 use crate::s3::content_md5;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use md5::{Digest, Md5};
 use s3s::{s3_error, Body, S3Error, S3ErrorCode, S3Result};
@@ -39,7 +39,9 @@ const SETTINGS: &[&str] = &[
 const DOCUMENTS: &[&str] = &["delete", "uploadId", "restore", "select"];
 
 /// Largest document checked. The largest real ones (1,000 keys to delete, 10,000 parts to
-/// complete) stay under 2 MiB; the cap bounds what is buffered before authentication.
+/// complete) stay under 2 MiB; the cap bounds what one request buffers before
+/// authentication. Streaming (aws-chunked) documents are not buffered here; their checksum
+/// travels in a trailer and is left to s3s.
 const LIMIT: usize = 4 * 1024 * 1024;
 
 fn names(query: Option<&str>) -> impl Iterator<Item = &str> {
@@ -80,11 +82,22 @@ pub async fn checked(req: Request<Incoming>) -> S3Result<Request<Body>> {
     if (md5.is_none() && sum.is_none()) || streaming {
         return Ok(req.map(Body::from));
     }
+    let too_big = || s3_error!(MaxMessageLengthExceeded, "Your request was too big.");
+    let length = headers.get(http::header::CONTENT_LENGTH);
+    if length.and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) > Some(LIMIT) {
+        return Err(too_big());
+    }
     let (parts, body) = req.into_parts();
     let bytes: Bytes = Limited::new(body, LIMIT)
         .collect()
         .await
-        .map_err(|_| s3_error!(MaxMessageLengthExceeded, "Your request was too big."))?
+        .map_err(|e| match e.downcast_ref::<LengthLimitError>() {
+            Some(_) => too_big(),
+            None => s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            ),
+        })?
         .to_bytes();
     if md5.is_some_and(|want| Md5::digest(&bytes)[..] != want[..]) {
         return Err(s3_error!(

@@ -167,15 +167,28 @@ impl Node {
         let bytes_in = header_u64(req.headers(), "x-amz-decoded-content-length")
             .or_else(|| header_u64(req.headers(), "content-length"))
             .unwrap_or(0);
-        let mut resp = match body_check::checked(req).await {
-            Err(e) => body_check::response(&e),
-            Ok(req) => match self.s3.call(req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = ?e, "request failed outside the S3 layer");
-                    text(StatusCode::INTERNAL_SERVER_ERROR, "")
-                }
-            },
+        // The operation runs in its own task: hyper drops a request's future when the client
+        // goes away, and a write cut off between its drives' commits and its rollback would
+        // leave fewer than a quorum of drives holding it.
+        let node = self.clone();
+        let call = tokio::spawn(async move {
+            match body_check::checked(req).await {
+                Err(e) => body_check::response(&e),
+                Ok(req) => match node.s3.call(req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = ?e, "request failed outside the S3 layer");
+                        text(StatusCode::INTERNAL_SERVER_ERROR, "")
+                    }
+                },
+            }
+        });
+        let mut resp = match call.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "request task failed");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "")
+            }
         };
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = with_request_id(resp, &request_id).await;

@@ -7,6 +7,7 @@ import socket
 import zlib
 
 import requests
+from conftest import empty_versioned_bucket
 from sigv4 import sign_headers
 
 
@@ -70,9 +71,19 @@ def test_bodies_aws_checks_need_content_md5_or_a_checksum(server, s3, bucket):
     r = signed(server, "POST", f"/{bucket}?delete", body, dict(xml, **{"content-md5": wrong}))
     assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text, r.text
     assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"safe"
+    locked = f"{bucket}-lock"
+    s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket=locked, Key="keep", Body=b"safe")
     hold = b'<LegalHold xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>ON</Status></LegalHold>'
-    r = signed(server, "PUT", f"/{bucket}/keep?legal-hold", hold, xml)
-    assert r.status_code == 400 and "<Code>InvalidRequest</Code>" in r.text, r.text
+    r = signed(server, "PUT", f"/{locked}/keep?legal-hold", hold, xml)
+    assert r.status_code == 400 and "<Code>InvalidRequest</Code>" in r.text and "Content-MD5" in r.text, r.text
+    assert s3.get_object_legal_hold(Bucket=locked, Key="keep")["LegalHold"]["Status"] == "OFF"
+    md5 = base64.b64encode(hashlib.md5(hold).digest()).decode()
+    r = signed(server, "PUT", f"/{locked}/keep?legal-hold", hold, dict(xml, **{"content-md5": md5}))
+    assert r.status_code == 200, r.text
+    s3.put_object_legal_hold(Bucket=locked, Key="keep", LegalHold={"Status": "OFF"})
+    empty_versioned_bucket(s3, locked)
+    s3.delete_bucket(Bucket=locked)
     crc = lambda data: base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()  # noqa: E731
     r = signed(server, "POST", f"/{bucket}?delete", body, dict(xml, **{"x-amz-checksum-crc32": crc(b"other")}))
     assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text and "<RequestId>" in r.text, r.text

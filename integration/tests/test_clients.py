@@ -27,7 +27,7 @@ def run(cmd, env, timeout=300):
     return out.stdout.decode()
 
 
-def client_env(server):
+def client_env():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
     env["LANG"] = "C.UTF-8"
     env["PYTHONIOENCODING"] = "utf-8"
@@ -52,7 +52,7 @@ class S3cmd:
             "multipart_chunk_size_mb = 5\n"
             "progress_meter = False\n"
         )
-        self.env = dict(client_env(server), HOME=str(tmp))
+        self.env = dict(client_env(), HOME=str(tmp))
 
     def s3cmd(self, *args):
         return run([VENV_BIN / "s3cmd", "-c", str(self.cfg), *args], self.env)
@@ -116,7 +116,7 @@ class Rclone:
 
     def __init__(self, server, tmp):
         self.env = dict(
-            client_env(server),  # also drops AWS_CA_BUNDLE: rclone 1.60 fails on http endpoints with it
+            client_env(),  # also drops AWS_CA_BUNDLE: rclone 1.60 fails on http endpoints with it
             HOME=str(tmp),
             RCLONE_CONFIG=str(tmp / "rclone.conf"),
             RCLONE_CONFIG_GW_TYPE="s3",

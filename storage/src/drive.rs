@@ -114,9 +114,12 @@ pub trait Drive: Send + Sync + 'static {
     async fn commit_part(&self, upload_id: Uuid, part: PartRecord) -> Result<()>;
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>>;
     async fn abort_upload(&self, upload_id: Uuid) -> Result<()>;
-    /// Turns the upload's directory into the data directory of `commit.record`'s new version,
-    /// keeping only the parts in `keep`.
-    async fn complete_upload(&self, upload_id: Uuid, keep: Vec<u32>, commit: Commit) -> Result<()>;
+    /// Turns the upload's directory, every part file in it, into the data directory of
+    /// `commit.record`'s new version.
+    async fn complete_upload(&self, upload_id: Uuid, commit: Commit) -> Result<()>;
+    /// Removes the part files a completed object does not list; called once the completion
+    /// reached its quorum, so a rolled-back completion still has every part.
+    async fn prune_parts(&self, data_dir: Uuid, keep: Vec<u32>) -> Result<()>;
     /// Undoes `complete_upload` after the completion missed its quorum: the key's record goes
     /// back to `commit.record`, and `upload` with its `parts` is open again over the same part
     /// files, so the client can retry the completion.

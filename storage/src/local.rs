@@ -19,6 +19,7 @@ use crate::meta::{BucketRecord, ObjectRecord, UploadRecord};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -130,11 +131,40 @@ fn group_commit_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>) {
     }
 }
 
+/// Data directories that lost their `data_dirs` row since the drive opened, kept until the
+/// start-up collector has run. A rollback may give such a directory its row back (a failed
+/// write restores the record it replaced), so the collector must leave it alone; a directory
+/// that stays unreferenced is removed by the write that released it, or at the next start.
+#[derive(Default)]
+struct Released(Mutex<Option<HashSet<Uuid>>>);
+
+impl Released {
+    fn tracking() -> Self {
+        Self(Mutex::new(Some(HashSet::new())))
+    }
+
+    fn note(&self, ids: impl IntoIterator<Item = Uuid>) {
+        if let Some(set) = self.0.lock().expect("lock").as_mut() {
+            set.extend(ids);
+        }
+    }
+
+    fn contains(&self, id: &Uuid) -> bool {
+        let set = self.0.lock().expect("lock");
+        set.as_ref().is_some_and(|s| s.contains(id))
+    }
+
+    fn stop(&self) {
+        *self.0.lock().expect("lock") = None;
+    }
+}
+
 /// A drive backed by a local directory.
 pub struct LocalDrive {
     root: PathBuf,
     label: String,
     db: RwLock<Option<Arc<MetaDb>>>,
+    released: Arc<Released>,
     online: AtomicBool,
     /// Serialises format checks, so two callers never both wipe a re-initialised drive.
     checking: tokio::sync::Mutex<()>,
@@ -148,6 +178,7 @@ impl LocalDrive {
             label: root.display().to_string(),
             root,
             db: RwLock::new(None),
+            released: Arc::new(Released::tracking()),
             online: AtomicBool::new(false),
             checking: tokio::sync::Mutex::new(()),
         };
@@ -289,7 +320,12 @@ impl LocalDrive {
 
 /// Removes data directories that no record references and that are older than `before`
 /// (a crash between moving shards into place and committing the record leaves these).
-fn collect_orphans(root: &Path, db: &MetaDb, before: std::time::SystemTime) -> Result<usize> {
+fn collect_orphans(
+    root: &Path,
+    db: &MetaDb,
+    released: &Released,
+    before: std::time::SystemTime,
+) -> Result<usize> {
     let mut removed = 0;
     for fan in fs::read_dir(root.join("data"))? {
         let fan = fan?;
@@ -298,13 +334,16 @@ fn collect_orphans(root: &Path, db: &MetaDb, before: std::time::SystemTime) -> R
             let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
                 continue;
             };
-            if entry.metadata()?.modified()? >= before {
+            if entry.metadata()?.modified()? >= before || released.contains(&id) {
                 continue;
             }
+            // An upload's id counts too: a rolled-back completion's directory is on its way
+            // back to the multipart area.
             let referenced: bool = db
                 .reader()
                 .query_row(
-                    "SELECT 1 FROM data_dirs WHERE id = ?1",
+                    "SELECT 1 FROM data_dirs WHERE id = ?1
+                     UNION ALL SELECT 1 FROM uploads WHERE id = ?1",
                     [id.as_bytes()],
                     |_| Ok(true),
                 )
@@ -338,16 +377,18 @@ fn decode<T>(r: std::result::Result<T, String>) -> rusqlite::Result<T> {
 /// transaction, so a directory without a row is never referenced and may be collected.
 /// Inline object bytes live in their own column after the record, so listings, which read
 /// only the record, never load them.
-fn apply_commit(conn: &Connection, c: &Commit) -> rusqlite::Result<()> {
+fn apply_commit(conn: &Connection, c: &Commit, released: &Released) -> rusqlite::Result<()> {
     let previous: Option<Vec<u8>> = conn
         .prepare_cached("SELECT record FROM objects WHERE bucket = ?1 AND key = ?2")?
         .query_row(params![c.bucket, c.key.as_bytes()], |r| r.get(0))
         .optional()?;
     if let Some(previous) = previous {
-        for id in decode(ObjectRecord::decode(&previous))?.data_dirs() {
+        let dirs = decode(ObjectRecord::decode(&previous))?.data_dirs();
+        for id in &dirs {
             conn.prepare_cached("DELETE FROM data_dirs WHERE id = ?1")?
                 .execute([id.as_bytes()])?;
         }
+        released.note(dirs);
     }
     match &c.record {
         Some(rec) => {
@@ -551,7 +592,8 @@ impl Drive for LocalDrive {
             .await?;
         }
         let free: Vec<PathBuf> = commit.free.iter().map(|id| self.data_dir(*id)).collect();
-        self.write_to(&db, Box::new(move |c| apply_commit(c, &commit)))
+        let released = self.released.clone();
+        self.write_to(&db, Box::new(move |c| apply_commit(c, &commit, &released)))
             .await?;
         Self::blocking(move || {
             for dir in free {
@@ -722,32 +764,17 @@ impl Drive for LocalDrive {
         .await
     }
 
-    async fn complete_upload(&self, upload_id: Uuid, keep: Vec<u32>, commit: Commit) -> Result<()> {
+    async fn complete_upload(&self, upload_id: Uuid, commit: Commit) -> Result<()> {
         let db = self.db()?;
         let dir = self.upload_dir(upload_id);
-        // Parts left out of the completed object are dropped before the record points here.
-        let scan = dir.clone();
-        Self::blocking(move || {
-            for entry in fs::read_dir(&scan)? {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let number = name
-                    .strip_prefix("part.")
-                    .and_then(|n| n.parse::<u32>().ok());
-                if number.is_none_or(|n| !keep.contains(&n)) {
-                    fs::remove_file(entry.path())?;
-                }
-            }
-            Ok(())
-        })
-        .await?;
         let free: Vec<PathBuf> = commit.free.iter().map(|id| self.data_dir(*id)).collect();
         let mut commit = commit;
         commit.staged = vec![upload_id];
+        let released = self.released.clone();
         self.write_to(
             &db,
             Box::new(move |c| {
-                apply_commit(c, &commit)?;
+                apply_commit(c, &commit, &released)?;
                 c.execute("DELETE FROM uploads WHERE id = ?1", [upload_id.as_bytes()])?;
                 c.execute(
                     "DELETE FROM parts WHERE upload = ?1",
@@ -770,6 +797,24 @@ impl Drive for LocalDrive {
         .await
     }
 
+    async fn prune_parts(&self, data_dir: Uuid, keep: Vec<u32>) -> Result<()> {
+        let dir = self.data_dir(data_dir);
+        Self::blocking(move || {
+            for entry in fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let number = name
+                    .strip_prefix("part.")
+                    .and_then(|n| n.parse::<u32>().ok());
+                if number.is_none_or(|n| !keep.contains(&n)) {
+                    fs::remove_file(entry.path())?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn reopen_upload(
         &self,
         upload: &UploadRecord,
@@ -778,10 +823,11 @@ impl Drive for LocalDrive {
     ) -> Result<()> {
         let db = self.db()?;
         let (id, bucket, bytes) = (upload.upload_id, upload.bucket.clone(), upload.encode());
+        let released = self.released.clone();
         self.write_to(
             &db,
             Box::new(move |c| {
-                apply_commit(c, &commit)?;
+                apply_commit(c, &commit, &released)?;
                 c.execute(
                     "INSERT OR REPLACE INTO uploads(id, bucket, record) VALUES (?1, ?2, ?3)",
                     params![id.as_bytes(), bucket, bytes],
@@ -885,9 +931,15 @@ impl Drive for LocalDrive {
 
     async fn collect_garbage(&self, before: std::time::SystemTime) -> Result<usize> {
         // Runs the directory walk off the async threads; the drive outlives the call.
-        let root = self.root.clone();
-        let db = self.db()?;
-        Self::blocking(move || collect_orphans(&root, &db, before).map_err(io::Error::other)).await
+        let (root, db, released) = (self.root.clone(), self.db()?, self.released.clone());
+        let result = Self::blocking(move || {
+            let removed = collect_orphans(&root, &db, &released, before);
+            released.stop();
+            removed.map_err(io::Error::other)
+        })
+        .await;
+        self.released.stop();
+        result
     }
 }
 
@@ -1034,7 +1086,14 @@ mod tests {
         stage(second).await;
         drive.commit(commit(second)).await.unwrap();
         let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
-        assert_eq!(drive.collect_garbage(later).await.unwrap(), 2);
+        // Until the drive opens again the first directory might still get its row back (a
+        // rollback), so only the orphan from before goes; after a restart both go.
+        assert_eq!(drive.collect_garbage(later).await.unwrap(), 1);
+        assert!(!path.exists());
+        assert!(drive.data_dir(first).exists());
+        drop(drive);
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        assert_eq!(drive.collect_garbage(later).await.unwrap(), 1);
         assert!(!path.exists());
         assert!(!drive.data_dir(first).exists());
         assert!(drive.data_dir(second).exists());
@@ -1090,24 +1149,63 @@ mod tests {
             staged: vec![],
             free: vec![],
         };
+        // The key had an object whose directory, made before the drive opened, the
+        // completion replaces.
+        let previous = Uuid::new_v4();
+        fs::create_dir_all(drive.data_dir(previous)).unwrap();
+        let first = Commit {
+            staged: vec![],
+            ..commit(Some(record_in(previous)))
+        };
+        drive.commit(first).await.unwrap();
         let completed = commit(Some(record_in(id)));
-        drive.complete_upload(id, vec![1], completed).await.unwrap();
+        drive.complete_upload(id, completed).await.unwrap();
         assert!(drive.get_upload(id).await.unwrap().is_none());
+        // The start-up collector runs while the previous directory has no row: a rollback
+        // is about to give it back, so it stays.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        assert_eq!(drive.collect_garbage(later).await.unwrap(), 0);
+        let undo = commit(Some(record_in(previous)));
         drive
-            .reopen_upload(&upload, vec![part], commit(None))
+            .reopen_upload(&upload, vec![part], undo)
             .await
             .unwrap();
-        assert!(drive.read_record("b", "k").await.unwrap().is_none());
+        assert!(drive.data_dir(previous).exists());
+        assert_eq!(
+            drive.read_record("b", "k").await.unwrap(),
+            Some(record_in(previous))
+        );
         assert_eq!(drive.get_upload(id).await.unwrap(), Some(upload));
         assert_eq!(drive.list_parts(id).await.unwrap().len(), 1);
         let part_file = drive.upload_dir(id).join("part.1");
         assert_eq!(fs::read(&part_file).unwrap(), b"part");
 
-        // A crash between the reopening transaction and the directory's move back.
+        // A crash between the reopening transaction and the directory's move back: the
+        // collector leaves the directory of an open upload alone, and the next start moves it.
         move_into_place(&drive.upload_dir(id), &drive.data_dir(id)).unwrap();
+        assert_eq!(drive.collect_garbage(later).await.unwrap(), 0);
         drop(drive);
         let drive = LocalDrive::open(dir.path()).unwrap();
         assert!(drive.upload_dir(id).join("part.1").exists());
         assert!(!drive.data_dir(id).exists());
+    }
+
+    #[tokio::test]
+    async fn pruning_a_completed_object_keeps_only_listed_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        let data = drive.data_dir(id);
+        fs::create_dir_all(&data).unwrap();
+        for name in ["part.1", "part.2", "part.3"] {
+            fs::write(data.join(name), b"x").unwrap();
+        }
+        drive.prune_parts(id, vec![1, 3]).await.unwrap();
+        let mut left: Vec<String> = fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["part.1", "part.3"]);
     }
 }

@@ -161,7 +161,6 @@ impl ErasureSet {
             ));
         }
         let mut parts = Vec::with_capacity(requested.len());
-        let mut kept = Vec::with_capacity(requested.len());
         let mut md5s = Md5::new();
         if requested.windows(2).any(|w| w[1].0 <= w[0].0) {
             return Err(StorageError::InvalidPartOrder);
@@ -188,7 +187,6 @@ impl ErasureSet {
                 etag: part.etag.clone(),
                 checksum: part.checksum.clone(),
             });
-            kept.push(part.clone());
         }
         let records = self.read_records(bucket, key).await;
         self.check_precondition(records.clone(), &opts.precondition)?;
@@ -221,6 +219,7 @@ impl ErasureSet {
         let plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
             v.object.as_mut().expect("object").erasure.shard_index = self.shard_of(d, bucket, key);
         })?;
+        let sent: Vec<bool> = plan.records.iter().map(Option::is_some).collect();
         let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
             let commit = plan.records[d].clone().map(|record| Commit {
                 bucket: bucket.to_owned(),
@@ -229,13 +228,9 @@ impl ErasureSet {
                 staged: vec![],
                 free: vec![],
             });
-            let keep = keep.clone();
             async move {
                 match commit {
-                    Some(c) => drive
-                        .complete_upload(upload.upload_id, keep, c)
-                        .await
-                        .is_ok(),
+                    Some(c) => drive.complete_upload(upload.upload_id, c).await.is_ok(),
                     None => false,
                 }
             }
@@ -243,51 +238,67 @@ impl ErasureSet {
         .await;
         let ok = results.iter().filter(|r| **r).count();
         if ok < self.layout.write_quorum() {
-            self.reopen_upload(upload, &kept, &records, &results).await;
+            let parts: Vec<PartRecord> = available.into_values().collect();
+            self.roll_back_completion(upload, &parts, &records, &sent)
+                .await;
             return Err(StorageError::Quorum {
                 what: "complete",
                 got: ok,
                 needed: self.layout.write_quorum(),
             });
         }
+        if available.len() > keep.len() {
+            let prune = results
+                .iter()
+                .enumerate()
+                .filter(|(_, ok)| **ok)
+                .map(|(d, _)| self.drives[d].prune_parts(upload.upload_id, keep.clone()));
+            for r in join_all(prune).await {
+                if let Err(e) = r {
+                    tracing::warn!(%bucket, %key, error = %e, "could not remove unlisted parts");
+                }
+            }
+        }
         self.release_removed(bucket, key, &results, plan.removed)
             .await;
         Ok(plan.outcome)
     }
 
-    /// Rolls a completion that missed its quorum back on the drives that took it: their
-    /// record is the previous one again and the upload is open for a retry.
-    async fn reopen_upload(
+    /// Rolls back a completion that missed its quorum on every drive it was sent to (one that
+    /// answered with an error may still have committed): the record is the previous one
+    /// again and the upload, with all its parts, is open for a retry.
+    async fn roll_back_completion(
         &self,
         upload: &UploadRecord,
-        kept: &[PartRecord],
+        parts: &[PartRecord],
         previous: &[Option<Option<ObjectRecord>>],
-        took: &[bool],
+        sent: &[bool],
     ) {
-        let undo = took
-            .iter()
-            .enumerate()
-            .filter(|(_, ok)| **ok)
-            .map(|(d, _)| {
-                let commit = Commit {
-                    bucket: upload.bucket.clone(),
-                    key: upload.key.clone(),
-                    record: previous[d].clone().flatten(),
-                    staged: vec![],
-                    free: vec![],
-                };
-                let u = self.drive_upload(upload, d);
-                async move {
-                    self.drives[d]
-                        .reopen_upload(&u, kept.to_vec(), commit)
-                        .await
-                }
-            });
+        let (bucket, key) = (&upload.bucket, &upload.key);
+        let undo = sent.iter().enumerate().filter(|(_, s)| **s).map(|(d, _)| {
+            let commit = Commit {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                record: previous[d].clone().flatten(),
+                staged: vec![],
+                free: vec![],
+            };
+            let u = self.drive_upload(upload, d);
+            async move {
+                self.drives[d]
+                    .reopen_upload(&u, parts.to_vec(), commit)
+                    .await
+            }
+        });
+        let mut failed = false;
         for r in join_all(undo).await {
             if let Err(e) = r {
-                let (bucket, key) = (&upload.bucket, &upload.key);
                 tracing::warn!(%bucket, %key, error = %e, "could not roll back a failed completion on a drive");
+                failed = true;
             }
+        }
+        if failed {
+            let _ = self.heal_queue.send((bucket.clone(), key.clone()));
         }
     }
 

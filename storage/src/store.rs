@@ -529,13 +529,7 @@ impl Store {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            if !fresh.is_empty() {
-                tracing::info!(drives = ?fresh, "new or wiped drives found at start; healing");
-                match store.heal_all().await {
-                    Ok(report) => tracing::info!(?report, "start-up heal finished"),
-                    Err(e) => tracing::warn!(error = %e, "start-up heal failed"),
-                }
-            }
+            // Collect first: drives track released directories until the collector ran.
             for drive in store.drives.iter() {
                 match drive.collect_garbage(started).await {
                     Ok(0) => {}
@@ -547,6 +541,13 @@ impl Store {
                     Err(e) => {
                         tracing::warn!(drive = drive.label(), error = %e, "garbage collection failed")
                     }
+                }
+            }
+            if !fresh.is_empty() {
+                tracing::info!(drives = ?fresh, "new or wiped drives found at start; healing");
+                match store.heal_all().await {
+                    Ok(report) => tracing::info!(?report, "start-up heal finished"),
+                    Err(e) => tracing::warn!(error = %e, "start-up heal failed"),
                 }
             }
             let mut tick = tokio::time::interval(Duration::from_secs(5));

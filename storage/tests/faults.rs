@@ -12,11 +12,18 @@ use storage::meta::{BucketRecord, ObjectRecord, UploadRecord};
 use storage::{ByteStream, LocalDrive, PutOptions, Result, StorageError, Store, Which};
 use uuid::Uuid;
 
-/// A local drive whose commits can be made to fail and which can be taken offline.
+/// A local drive whose commits can be made to fail (before or after they land) and which
+/// can be taken offline.
 struct Faulty {
     inner: LocalDrive,
     fail_commits: AtomicBool,
+    /// Completions land, then answer with an error (as when the rename after the commit fails).
+    fail_after_commit: AtomicBool,
     offline: AtomicBool,
+}
+
+fn injected() -> StorageError {
+    StorageError::Io(std::io::Error::other("injected commit failure"))
 }
 
 impl Faulty {
@@ -65,9 +72,7 @@ impl Drive for Faulty {
     async fn commit(&self, c: Commit) -> Result<()> {
         self.fault()?;
         if self.fail_commits.load(Ordering::SeqCst) {
-            return Err(StorageError::Io(std::io::Error::other(
-                "injected commit failure",
-            )));
+            return Err(injected());
         }
         self.inner.commit(c).await
     }
@@ -116,14 +121,20 @@ impl Drive for Faulty {
         self.fault()?;
         self.inner.abort_upload(id).await
     }
-    async fn complete_upload(&self, id: Uuid, keep: Vec<u32>, c: Commit) -> Result<()> {
+    async fn complete_upload(&self, id: Uuid, c: Commit) -> Result<()> {
         self.fault()?;
         if self.fail_commits.load(Ordering::SeqCst) {
-            return Err(StorageError::Io(std::io::Error::other(
-                "injected commit failure",
-            )));
+            return Err(injected());
         }
-        self.inner.complete_upload(id, keep, c).await
+        self.inner.complete_upload(id, c).await?;
+        match self.fail_after_commit.load(Ordering::SeqCst) {
+            true => Err(injected()),
+            false => Ok(()),
+        }
+    }
+    async fn prune_parts(&self, id: Uuid, keep: Vec<u32>) -> Result<()> {
+        self.fault()?;
+        self.inner.prune_parts(id, keep).await
     }
     async fn reopen_upload(&self, u: &UploadRecord, p: Vec<PartRecord>, c: Commit) -> Result<()> {
         self.fault()?;
@@ -153,6 +164,7 @@ async fn fixture() -> Fixture {
             Arc::new(Faulty {
                 inner: LocalDrive::open(dir.path().join(format!("d{i}"))).unwrap(),
                 fail_commits: AtomicBool::new(false),
+                fail_after_commit: AtomicBool::new(false),
                 offline: AtomicBool::new(false),
             })
         })
@@ -205,6 +217,19 @@ async fn get(store: &Store, key: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads `key` with two drives offline, for several pairs: every read must give `want`.
+async fn reads_with_pairs_offline(f: &Fixture, key: &str, want: &[u8]) {
+    for pair in [[0, 1], [2, 3], [1, 2]] {
+        for d in pair {
+            f.drives[d].offline.store(true, Ordering::SeqCst);
+        }
+        assert_eq!(get(&f.store, key).await.unwrap(), want, "offline {pair:?}");
+        for d in pair {
+            f.drives[d].offline.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
 fn sample(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -249,38 +274,32 @@ async fn a_completion_below_quorum_is_rolled_back_and_can_be_retried() {
         .create_upload("bkt", "mp", &PutOptions::default(), None)
         .await
         .unwrap();
-    let (first, second) = (sample(5 * 1024 * 1024, 8), sample(1234, 9));
-    let mut requested = Vec::new();
-    for (number, data) in [(1, &first), (2, &second)] {
-        let staged = set.stage("bkt", "mp", body(data), number, false).await;
+    let mb5 = 5 * 1024 * 1024;
+    let data = [sample(mb5, 8), sample(mb5, 9), sample(1234, 10)];
+    let mut etags = Vec::new();
+    for (number, part) in (1..).zip(&data) {
+        let staged = set.stage("bkt", "mp", body(part), number, false).await;
         let part = set.commit_part(upload.upload_id, staged.unwrap(), None);
-        requested.push((number, part.await.unwrap().etag));
+        etags.push((number, part.await.unwrap().etag));
     }
-    let complete = || set.complete_upload(&upload, &requested, PutOptions::default());
-    f.drives[0].fail_commits.store(true, Ordering::SeqCst);
-    f.drives[1].fail_commits.store(true, Ordering::SeqCst);
-    let err = complete().await.unwrap_err();
+    // Drives 0 and 1 commit and then answer with an error; drive 2 fails before committing.
+    f.drives[0].fail_after_commit.store(true, Ordering::SeqCst);
+    f.drives[1].fail_after_commit.store(true, Ordering::SeqCst);
+    f.drives[2].fail_commits.store(true, Ordering::SeqCst);
+    let first_try = set.complete_upload(&upload, &etags[..2], PutOptions::default());
+    let err = first_try.await.unwrap_err();
     assert!(matches!(err, StorageError::Quorum { .. }), "{err}");
-    f.drives[0].fail_commits.store(false, Ordering::SeqCst);
-    f.drives[1].fail_commits.store(false, Ordering::SeqCst);
-    // The drives that took the completion hold the old object again, data included.
-    f.drives[0].offline.store(true, Ordering::SeqCst);
-    f.drives[1].offline.store(true, Ordering::SeqCst);
-    assert_eq!(get(&f.store, "mp").await.unwrap(), old);
-    f.drives[0].offline.store(false, Ordering::SeqCst);
-    f.drives[1].offline.store(false, Ordering::SeqCst);
-    // The upload is open again everywhere, so the retry completes on every drive.
-    complete().await.unwrap();
-    let new = [first, second].concat();
-    for pair in [[0, 1], [2, 3]] {
-        for d in pair {
-            f.drives[d].offline.store(true, Ordering::SeqCst);
-        }
-        assert_eq!(get(&f.store, "mp").await.unwrap(), new, "offline {pair:?}");
-        for d in pair {
-            f.drives[d].offline.store(false, Ordering::SeqCst);
-        }
+    for d in &f.drives {
+        d.fail_after_commit.store(false, Ordering::SeqCst);
+        d.fail_commits.store(false, Ordering::SeqCst);
     }
+    // Every drive holds the old object again, data included: any two give it back.
+    reads_with_pairs_offline(&f, "mp", &old).await;
+    // The upload is open again with every part, so a retry may even list another set.
+    let retry = set.complete_upload(&upload, &etags, PutOptions::default());
+    retry.await.unwrap();
+    let new = data.concat();
+    reads_with_pairs_offline(&f, "mp", &new).await;
 }
 
 #[tokio::test]

@@ -156,16 +156,16 @@ pub fn requested(headers: &HeaderMap) -> Result<Option<Requested>, String> {
     Ok(None)
 }
 
-/// Whether a request carries Content-MD5 or a checksum, in a header or announced trailer.
+/// Whether a request carries Content-MD5 or a checksum value, in a header or an announced
+/// trailer (`x-amz-checksum-type` or `-algorithm` alone carry no value to check).
 pub fn has_integrity_header(headers: &HeaderMap) -> bool {
     headers.contains_key("content-md5")
-        || headers
-            .keys()
-            .any(|k| k.as_str().starts_with("x-amz-checksum-"))
+        || ALL.iter().any(|a| headers.contains_key(a.header()))
         || headers
             .get("x-amz-trailer")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.contains("x-amz-checksum-"))
+            .and_then(Algorithm::from_header)
+            .is_some()
 }
 
 /// The operations AWS will not run without an integrity check of their body (DeleteObjects
@@ -332,6 +332,20 @@ mod tests {
         let sha = (B64.encode([0u8; 32]), 1);
         assert_eq!(full_object(Algorithm::Sha256, &[sha]), None);
         assert_eq!(full_object(Algorithm::Crc32, &[("AAAA".into(), 1)]), None);
+    }
+
+    #[test]
+    fn integrity_needs_a_value_to_check() {
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-checksum-type", "FULL_OBJECT".parse().unwrap());
+        h.insert("x-amz-sdk-checksum-algorithm", "CRC32".parse().unwrap());
+        assert!(!has_integrity_header(&h));
+        h.insert("x-amz-trailer", "x-amz-checksum-crc32".parse().unwrap());
+        assert!(has_integrity_header(&h));
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-checksum-sha256", "abc".parse().unwrap());
+        assert!(has_integrity_header(&h));
+        assert!(require_integrity(&HeaderMap::new()).is_err());
     }
 
     #[test]

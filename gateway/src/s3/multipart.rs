@@ -40,9 +40,17 @@ fn upload_id(id: &str) -> S3Result<Uuid> {
     Uuid::parse_str(id).map_err(|_| s3_err(StorageError::NoSuchUpload))
 }
 
-/// The checksum a CompleteMultipartUpload request carries for the whole object, if any.
-fn input_checksum(input: &CompleteMultipartUploadInput) -> (Checksum, Option<ChecksumType>) {
-    (checksums_of!(input), input.checksum_type.clone())
+/// `x-amz-mp-object-size`, when sent, must be the sum of the listed parts.
+fn check_object_size(want: Option<i64>, chosen: &[Option<&PartRecord>]) -> S3Result<()> {
+    let Some(want) = want else { return Ok(()) };
+    let total: u64 = chosen.iter().flatten().map(|p| p.size).sum();
+    if u64::try_from(want).ok() != Some(total) {
+        return Err(s3_error!(
+            InvalidRequest,
+            "The provided x-amz-mp-object-size ({want}) does not match the size of the parts ({total})"
+        ));
+    }
+    Ok(())
 }
 
 /// The part checksums a completion lists must be the ones the parts were uploaded with.
@@ -72,14 +80,15 @@ fn check_part_checksums(
 fn whole_checksum(
     a: Algorithm,
     upload: &UploadRecord,
-    (sent, sent_type): &(Checksum, Option<ChecksumType>),
+    sent: &Checksum,
+    sent_type: Option<&ChecksumType>,
     chosen: &[Option<&PartRecord>],
 ) -> S3Result<Option<StoredChecksum>> {
     let kind = upload
         .checksum_type
         .as_deref()
         .unwrap_or(ChecksumType::COMPOSITE);
-    if let Some(t) = sent_type.as_ref().filter(|t| t.as_str() != kind) {
+    if let Some(t) = sent_type.filter(|t| t.as_str() != kind) {
         return Err(s3_error!(
             InvalidRequest,
             "The upload was created using the {kind} checksum mode. The complete request must use the same checksum mode, not {}",
@@ -389,26 +398,28 @@ impl Gateway {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
         }
         let set = self.store.set_for(&input.bucket, &input.key);
-        let parts = set.parts(upload.upload_id).await.map_err(s3_err)?;
-        let chosen: Vec<Option<&PartRecord>> = requested
-            .iter()
-            .map(|(n, _)| parts.iter().find(|p| p.number == *n))
-            .collect();
-        if let Some(want) = input.mpu_object_size {
-            let total: u64 = chosen.iter().flatten().map(|p| p.size).sum();
-            if u64::try_from(want).ok() != Some(total) {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "The provided x-amz-mp-object-size ({want}) does not match the size of the parts ({total})"
-                ));
-            }
-        }
         let algorithm = upload_algorithm(&upload);
-        let checksum = match algorithm {
-            None => None,
-            Some(a) => {
-                check_part_checksums(a, &completed, &chosen)?;
-                whole_checksum(a, &upload, &input_checksum(&input), &chosen)?
+        let checksum = match (algorithm, input.mpu_object_size) {
+            (None, None) => None,
+            (algorithm, size) => {
+                let parts = set.parts(upload.upload_id).await.map_err(s3_err)?;
+                let chosen: Vec<Option<&PartRecord>> = requested
+                    .iter()
+                    .map(|(n, _)| parts.iter().find(|p| p.number == *n))
+                    .collect();
+                // A part that is not there is the storage layer's InvalidPart, reported first.
+                if chosen.iter().all(Option::is_some) {
+                    check_object_size(size, &chosen)?;
+                }
+                match algorithm {
+                    None => None,
+                    Some(a) => {
+                        check_part_checksums(a, &completed, &chosen)?;
+                        let sent = checksums_of!(input);
+                        let sent_type = input.checksum_type.as_ref();
+                        whole_checksum(a, &upload, &sent, sent_type, &chosen)?
+                    }
+                }
             }
         };
         let state = versioning(&self.store.bucket(&input.bucket).await.map_err(s3_err)?);
