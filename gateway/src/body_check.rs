@@ -38,10 +38,15 @@ const SETTINGS: &[&str] = &[
 /// Query parameters that make a POST carry an XML document.
 const DOCUMENTS: &[&str] = &["delete", "uploadId", "restore", "select"];
 
+/// Bytes all checked documents together may hold at once; unauthenticated clients cannot
+/// make the server buffer more than this, however many connections they open.
+static BUFFERED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BUFFER_BUDGET);
+const BUFFER_BUDGET: usize = 64 * 1024 * 1024;
+
 /// Largest document checked. The largest real ones (1,000 keys to delete, 10,000 parts to
 /// complete) stay under 2 MiB; the cap bounds what one request buffers before
-/// authentication. Streaming (aws-chunked) documents are not buffered here; their checksum
-/// travels in a trailer and is left to s3s.
+/// authentication, and `BUFFERED` what they all do. Streaming (aws-chunked) documents are not
+/// buffered here; their checksum travels in a trailer and is left to s3s.
 const LIMIT: usize = 4 * 1024 * 1024;
 
 fn names(query: Option<&str>) -> impl Iterator<Item = &str> {
@@ -84,9 +89,15 @@ pub async fn checked(req: Request<Incoming>) -> S3Result<Request<Body>> {
     }
     let too_big = || s3_error!(MaxMessageLengthExceeded, "Your request was too big.");
     let length = headers.get(http::header::CONTENT_LENGTH);
-    if length.and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) > Some(LIMIT) {
+    let length = length.and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if length > Some(LIMIT) {
         return Err(too_big());
     }
+    // Waits for room in the shared budget for the bytes this body may hold.
+    let _room = BUFFERED
+        .acquire_many(length.unwrap_or(LIMIT).max(1) as u32)
+        .await
+        .expect("never closed");
     let (parts, body) = req.into_parts();
     let bytes: Bytes = Limited::new(body, LIMIT)
         .collect()

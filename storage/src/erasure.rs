@@ -29,12 +29,17 @@ impl Erasure {
         let len = self.layout.shard_len(block.len());
         let mut framed: Vec<Vec<u8>> = (0..self.layout.drives())
             .map(|i| {
-                let mut f = vec![0u8; HASH_LEN + len];
-                if i < self.layout.data {
-                    let start = (i * len).min(block.len());
-                    let end = ((i + 1) * len).min(block.len());
-                    f[HASH_LEN..HASH_LEN + end - start].copy_from_slice(&block[start..end]);
+                if i >= self.layout.data {
+                    return vec![0u8; HASH_LEN + len];
                 }
+                // Data shards are copied in, not zeroed first: only the hash room and the
+                // last shard's padding are filled.
+                let mut f = Vec::with_capacity(HASH_LEN + len);
+                f.resize(HASH_LEN, 0);
+                let start = (i * len).min(block.len());
+                let end = ((i + 1) * len).min(block.len());
+                f.extend_from_slice(&block[start..end]);
+                f.resize(HASH_LEN + len, 0);
                 f
             })
             .collect();
