@@ -93,11 +93,11 @@ pub async fn checked(req: Request<Incoming>) -> S3Result<Request<Body>> {
     if length > Some(LIMIT) {
         return Err(too_big());
     }
-    // Waits for room in the shared budget for the bytes this body may hold.
+    // Room in the shared budget for the bytes this body may hold; clients that hold it by
+    // sending slowly make others retry, never wait forever.
     let _room = BUFFERED
-        .acquire_many(length.unwrap_or(LIMIT).max(1) as u32)
-        .await
-        .expect("never closed");
+        .try_acquire_many(length.unwrap_or(LIMIT).max(1) as u32)
+        .map_err(|_| s3_error!(SlowDown, "Please reduce your request rate."))?;
     let (parts, body) = req.into_parts();
     let bytes: Bytes = Limited::new(body, LIMIT)
         .collect()

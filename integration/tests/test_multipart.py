@@ -159,6 +159,17 @@ def test_abort_then_complete_fails(s3, bucket):
         s3.head_object(Bucket=bucket, Key="ab")
 
 
+def test_abort_after_complete_is_no_such_upload_and_keeps_the_object(s3, bucket):
+    up = s3.create_multipart_upload(Bucket=bucket, Key="done")
+    r = s3.upload_part(Bucket=bucket, Key="done", UploadId=up["UploadId"], PartNumber=1, Body=b"kept")
+    s3.complete_multipart_upload(Bucket=bucket, Key="done", UploadId=up["UploadId"], MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": r["ETag"]}]})
+    with pytest.raises(ClientError) as e:
+        s3.abort_multipart_upload(Bucket=bucket, Key="done", UploadId=up["UploadId"])
+    assert (error_code(e), status(e)) == ("NoSuchUpload", 404)
+    assert s3.get_object(Bucket=bucket, Key="done")["Body"].read() == b"kept"
+
+
 def test_conditional_complete(s3, bucket):
     s3.put_object(Bucket=bucket, Key="exists", Body=b"old")
     up = s3.create_multipart_upload(Bucket=bucket, Key="exists")

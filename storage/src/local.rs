@@ -334,7 +334,7 @@ fn collect_orphans(
             let Ok(id) = Uuid::parse_str(&entry.file_name().to_string_lossy()) else {
                 continue;
             };
-            if entry.metadata()?.modified()? >= before || released.contains(&id) {
+            if entry.metadata()?.modified()? >= before {
                 continue;
             }
             // An upload's id counts too: a rolled-back completion's directory is on its way
@@ -349,7 +349,9 @@ fn collect_orphans(
                 )
                 .optional()?
                 .unwrap_or(false);
-            if !referenced {
+            // Asked after the query: a commit notes what it releases before its transaction
+            // lands, so a directory the query saw lose its row is already noted here.
+            if !referenced && !released.contains(&id) {
                 fs::remove_dir_all(entry.path())?;
                 removed += 1;
             }
@@ -827,6 +829,19 @@ impl Drive for LocalDrive {
         self.write_to(
             &db,
             Box::new(move |c| {
+                // Only a drive whose record is the completion has anything to undo; on any
+                // other the upload is untouched and may have gained parts since.
+                let completed: bool = c
+                    .query_row(
+                        "SELECT 1 FROM data_dirs WHERE id = ?1",
+                        [id.as_bytes()],
+                        |_| Ok(true),
+                    )
+                    .optional()?
+                    .unwrap_or(false);
+                if !completed {
+                    return Ok(());
+                }
                 apply_commit(c, &commit, &released)?;
                 c.execute(
                     "INSERT OR REPLACE INTO uploads(id, bucket, record) VALUES (?1, ?2, ?3)",
@@ -931,7 +946,12 @@ impl Drive for LocalDrive {
 
     async fn collect_garbage(&self, before: std::time::SystemTime) -> Result<usize> {
         // Runs the directory walk off the async threads; the drive outlives the call.
-        let (root, db, released) = (self.root.clone(), self.db()?, self.released.clone());
+        let db = self.db();
+        let (root, released) = (self.root.clone(), self.released.clone());
+        let Ok(db) = db else {
+            self.released.stop();
+            return db.map(|_| 0);
+        };
         let result = Self::blocking(move || {
             let removed = collect_orphans(&root, &db, &released, before);
             released.stop();
@@ -1158,6 +1178,17 @@ mod tests {
             ..commit(Some(record_in(previous)))
         };
         drive.commit(first).await.unwrap();
+        // Undoing on a drive that never took the completion changes nothing.
+        let stray = commit(None);
+        drive.reopen_upload(&upload, vec![], stray).await.unwrap();
+        assert_eq!(
+            drive.read_record("b", "k").await.unwrap(),
+            Some(record_in(previous))
+        );
+        assert_eq!(
+            drive.list_parts(id).await.unwrap(),
+            std::slice::from_ref(&part)
+        );
         let completed = commit(Some(record_in(id)));
         drive.complete_upload(id, completed).await.unwrap();
         assert!(drive.get_upload(id).await.unwrap().is_none());

@@ -302,8 +302,13 @@ impl ErasureSet {
         }
     }
 
-    pub async fn abort_upload(&self, upload_id: Uuid) -> Result<()> {
-        let results = join_all(self.drives.iter().map(|d| d.abort_upload(upload_id))).await;
+    /// Aborts an upload under its key's lock, so it never interleaves with a completion (or
+    /// that completion's rollback); `NoSuchUpload` when a completion got there first.
+    pub async fn abort_upload(&self, upload: &UploadRecord) -> Result<()> {
+        let (bucket, key, id) = (&upload.bucket, &upload.key, upload.upload_id);
+        let _guard = self.locks.lock(bucket, key).await;
+        self.upload(bucket, key, id).await?;
+        let results = join_all(self.drives.iter().map(|d| d.abort_upload(id))).await;
         self.count_ok(&results, "abort")
     }
 

@@ -278,9 +278,10 @@ impl Store {
             return Err(StorageError::BucketNotEmpty);
         }
         for upload in self.list_uploads(name).await? {
-            self.set_for(name, &upload.key)
-                .abort_upload(upload.upload_id)
-                .await?;
+            match self.set_for(name, &upload.key).abort_upload(&upload).await {
+                Ok(()) | Err(StorageError::NoSuchUpload) => {}
+                Err(e) => return Err(e),
+            }
         }
         self.bucket_cache.write().expect("lock").remove(name);
         let ok = join_all(self.drives.iter().map(|d| d.delete_bucket(name)))

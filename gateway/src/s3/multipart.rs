@@ -17,6 +17,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::drive::PartRecord;
 use storage::meta::{StoredChecksum, UploadRecord};
+use storage::set::etag_matches;
 use storage::{PutOptions, StorageError};
 use uuid::Uuid;
 
@@ -405,10 +406,15 @@ impl Gateway {
                 let parts = set.parts(upload.upload_id).await.map_err(s3_err)?;
                 let chosen: Vec<Option<&PartRecord>> = requested
                     .iter()
-                    .map(|(n, _)| parts.iter().find(|p| p.number == *n))
+                    .map(|(n, etag)| {
+                        let p = parts.iter().find(|p| p.number == *n);
+                        p.filter(|p| etag_matches(etag, &p.etag))
+                    })
                     .collect();
-                // A part that is not there is the storage layer's InvalidPart, reported first.
-                if chosen.iter().all(Option::is_some) {
+                // A missing part or a bad order is the storage layer's InvalidPart or
+                // InvalidPartOrder, which the client should see first.
+                let ordered = requested.windows(2).all(|w| w[0].0 < w[1].0);
+                if ordered && chosen.iter().all(Option::is_some) {
                     check_object_size(size, &chosen)?;
                 }
                 match algorithm {
@@ -460,7 +466,7 @@ impl Gateway {
             .await?;
         self.store
             .set_for(&input.bucket, &input.key)
-            .abort_upload(upload.upload_id)
+            .abort_upload(&upload)
             .await
             .map_err(s3_err)?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
