@@ -230,26 +230,10 @@ impl LocalDrive {
                 let _ = fs::remove_dir_all(entry.path());
                 continue;
             };
-            let has_upload: bool = reader
-                .query_row(
-                    "SELECT 1 FROM uploads WHERE id = ?1",
-                    [id.as_bytes()],
-                    |_| Ok(true),
-                )
-                .optional()?
-                .unwrap_or(false);
-            if has_upload {
+            if has_row(&reader, OPEN_UPLOAD, id)? {
                 continue;
             }
-            let referenced: bool = reader
-                .query_row(
-                    "SELECT 1 FROM data_dirs WHERE id = ?1",
-                    [id.as_bytes()],
-                    |_| Ok(true),
-                )
-                .optional()?
-                .unwrap_or(false);
-            if referenced {
+            if has_row(&reader, REFERENCED, id)? {
                 move_into_place(&entry.path(), &self.data_dir(id))?;
             } else {
                 let _ = fs::remove_dir_all(entry.path());
@@ -339,16 +323,10 @@ fn collect_orphans(
             }
             // An upload's id counts too: a rolled-back completion's directory is on its way
             // back to the multipart area.
-            let referenced: bool = db
-                .reader()
-                .query_row(
-                    "SELECT 1 FROM data_dirs WHERE id = ?1
-                     UNION ALL SELECT 1 FROM uploads WHERE id = ?1",
-                    [id.as_bytes()],
-                    |_| Ok(true),
-                )
-                .optional()?
-                .unwrap_or(false);
+            let referenced = {
+                let reader = db.reader();
+                has_row(&reader, REFERENCED, id)? || has_row(&reader, OPEN_UPLOAD, id)?
+            };
             // Asked after the query: a commit notes what it releases before its transaction
             // lands, so a directory the query saw lose its row is already noted here.
             if !referenced && !released.contains(&id) {
@@ -359,6 +337,18 @@ fn collect_orphans(
     }
     Ok(removed)
 }
+
+/// Whether `sql`, a `SELECT 1 … WHERE id = ?1` query, finds a row for `id`.
+fn has_row(conn: &Connection, sql: &str, id: Uuid) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id.as_bytes()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+const REFERENCED: &str = "SELECT 1 FROM data_dirs WHERE id = ?1";
+const OPEN_UPLOAD: &str = "SELECT 1 FROM uploads WHERE id = ?1";
 
 /// Renames `from` to `to` (creating `to`'s parent) and makes the rename durable.
 fn move_into_place(from: &Path, to: &Path) -> io::Result<()> {
@@ -831,15 +821,7 @@ impl Drive for LocalDrive {
             Box::new(move |c| {
                 // Only a drive whose record is the completion has anything to undo; on any
                 // other the upload is untouched and may have gained parts since.
-                let completed: bool = c
-                    .query_row(
-                        "SELECT 1 FROM data_dirs WHERE id = ?1",
-                        [id.as_bytes()],
-                        |_| Ok(true),
-                    )
-                    .optional()?
-                    .unwrap_or(false);
-                if !completed {
+                if !has_row(c, REFERENCED, id)? {
                     return Ok(());
                 }
                 apply_commit(c, &commit, &released)?;
@@ -925,16 +907,7 @@ impl Drive for LocalDrive {
             dirs.into_iter().map(|id| (id, self.data_dir(id))).collect();
         Self::blocking(move || {
             for (id, path) in paths {
-                let referenced = db
-                    .reader()
-                    .query_row(
-                        "SELECT 1 FROM data_dirs WHERE id = ?1",
-                        [id.as_bytes()],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(io::Error::other)?
-                    .is_some();
+                let referenced = has_row(&db.reader(), REFERENCED, id).map_err(io::Error::other)?;
                 if !referenced {
                     let _ = fs::remove_dir_all(path);
                 }
