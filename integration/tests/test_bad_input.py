@@ -7,7 +7,9 @@ import socket
 import zlib
 
 import requests
-from conftest import empty_versioned_bucket
+import pytest
+from botocore.exceptions import ClientError
+from conftest import empty_versioned_bucket, error_code, status
 from sigv4 import sign_headers
 
 
@@ -77,7 +79,9 @@ def test_bodies_aws_checks_need_content_md5_or_a_checksum(server, s3, bucket):
     hold = b'<LegalHold xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>ON</Status></LegalHold>'
     r = signed(server, "PUT", f"/{locked}/keep?legal-hold", hold, xml)
     assert r.status_code == 400 and "<Code>InvalidRequest</Code>" in r.text and "Content-MD5" in r.text, r.text
-    assert s3.get_object_legal_hold(Bucket=locked, Key="keep")["LegalHold"]["Status"] == "OFF"
+    with pytest.raises(ClientError) as e:  # no status was ever given
+        s3.get_object_legal_hold(Bucket=locked, Key="keep")
+    assert (error_code(e), status(e)) == ("NoSuchObjectLockConfiguration", 404)
     md5 = base64.b64encode(hashlib.md5(hold).digest()).decode()
     r = signed(server, "PUT", f"/{locked}/keep?legal-hold", hold, dict(xml, **{"content-md5": md5}))
     assert r.status_code == 200, r.text

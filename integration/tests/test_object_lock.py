@@ -257,6 +257,9 @@ def test_retention_of_an_unlocked_version_is_not_found(s3, lock_bucket):
 
 def test_legal_hold_blocks_delete_until_released(s3, lock_bucket):
     vid = s3.put_object(Bucket=lock_bucket, Key="h", Body=b"held")["VersionId"]
+    with pytest.raises(ClientError) as e:  # as S3: no status until one is given
+        s3.get_object_legal_hold(Bucket=lock_bucket, Key="h", VersionId=vid)
+    assert (error_code(e), status(e)) == ("NoSuchObjectLockConfiguration", 404)
     s3.put_object_legal_hold(Bucket=lock_bucket, Key="h", VersionId=vid, LegalHold={"Status": "ON"})
     assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="h", VersionId=vid)["LegalHold"] == {"Status": "ON"}
     assert s3.head_object(Bucket=lock_bucket, Key="h")["ObjectLockLegalHoldStatus"] == "ON"
@@ -274,6 +277,8 @@ def test_legal_hold_blocks_delete_until_released(s3, lock_bucket):
 
 
 def test_legal_hold_header_on_put(s3, lock_bucket):
+    off = s3.put_object(Bucket=lock_bucket, Key="off", Body=b"x", ObjectLockLegalHoldStatus="OFF")["VersionId"]
+    assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="off", VersionId=off)["LegalHold"] == {"Status": "OFF"}
     vid = s3.put_object(Bucket=lock_bucket, Key="h", Body=b"x", ObjectLockLegalHoldStatus="ON")["VersionId"]
     assert s3.get_object_legal_hold(Bucket=lock_bucket, Key="h", VersionId=vid)["LegalHold"] == {"Status": "ON"}
     assert s3.get_object(Bucket=lock_bucket, Key="h")["ObjectLockLegalHoldStatus"] == "ON"

@@ -960,6 +960,7 @@ mod tests {
             tags: Default::default(),
             retention: None,
             legal_hold: false,
+            legal_hold_set: false,
             transition: None,
             replication: Default::default(),
             metadata_changed_ns: 0,
@@ -1115,7 +1116,7 @@ mod tests {
             checksum_type: None,
             tags: Default::default(),
             retention: None,
-            legal_hold: false,
+            legal_hold: None,
             erasure: ErasureInfo {
                 layout: crate::layout::ErasureLayout::new(1, 0).unwrap(),
                 shard_index: 0,

@@ -121,6 +121,10 @@ pub struct ObjectVersion {
     /// When tags, retention or legal hold last changed in place (0: never).
     #[serde(default)]
     pub metadata_changed_ns: i64,
+    /// Whether a legal hold status (ON or OFF) was ever given for this version; S3 answers
+    /// GetObjectLegalHold with NoSuchObjectLockConfiguration until one is.
+    #[serde(default)]
+    pub legal_hold_set: bool,
 }
 
 /// Standard HTTP headers stored with an object and returned on GET/HEAD.
@@ -214,7 +218,7 @@ pub struct UploadRecord {
     #[serde(default)]
     pub retention: Option<Retention>,
     #[serde(default)]
-    pub legal_hold: bool,
+    pub legal_hold: Option<bool>,
     pub erasure: ErasureInfo,
 }
 
@@ -285,6 +289,7 @@ pub(crate) mod tests_support {
                 tags: BTreeMap::new(),
                 retention: None,
                 legal_hold: false,
+                legal_hold_set: false,
                 transition: None,
                 replication: BTreeMap::new(),
                 metadata_changed_ns: 0,

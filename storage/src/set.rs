@@ -37,7 +37,8 @@ pub struct PutOptions {
     pub precondition: Precondition,
     pub versioning: Versioning,
     pub retention: Option<Retention>,
-    pub legal_hold: bool,
+    /// The legal hold status the request gave, if it gave one.
+    pub legal_hold: Option<bool>,
 }
 
 /// Conditional-write headers (`If-None-Match: *`, `If-Match`).
@@ -454,7 +455,8 @@ impl ErasureSet {
             data: DataLocation::Dir(staged.staging),
             tags: opts.tags,
             retention: opts.retention,
-            legal_hold: opts.legal_hold,
+            legal_hold: opts.legal_hold == Some(true),
+            legal_hold_set: opts.legal_hold.is_some(),
             transition: None,
             replication: BTreeMap::new(),
             metadata_changed_ns: 0,

@@ -77,7 +77,7 @@ pub fn new_version_lock(
     until: Option<&Timestamp>,
     legal_hold: Option<&ObjectLockLegalHoldStatus>,
     headers: Option<&http::HeaderMap>,
-) -> S3Result<(Option<Retention>, bool)> {
+) -> S3Result<(Option<Retention>, Option<bool>)> {
     let asked = mode.is_some() || until.is_some() || legal_hold.is_some();
     let config = lock_config(bucket);
     if asked && config.is_none() {
@@ -115,8 +115,17 @@ pub fn new_version_lock(
         ))
         }
     };
-    let hold = legal_hold.is_some_and(|h| h.as_str() == ObjectLockLegalHoldStatus::ON);
+    let hold = legal_hold.map(|h| h.as_str() == ObjectLockLegalHoldStatus::ON);
     Ok((retention, hold))
+}
+
+/// The answer for a version that has no retention, or never had a legal hold status.
+fn no_lock_configuration() -> S3Error {
+    custom_error(
+        "NoSuchObjectLockConfiguration",
+        http::StatusCode::NOT_FOUND,
+        "The specified object does not have a ObjectLock configuration",
+    )
 }
 
 /// Whether a retention change is allowed: a COMPLIANCE date is never shortened nor its mode
@@ -329,11 +338,7 @@ impl Gateway {
             .lock_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let Some(r) = view.object().retention.clone() else {
-            return Err(custom_error(
-                "NoSuchObjectLockConfiguration",
-                http::StatusCode::NOT_FOUND,
-                "The specified object does not have a ObjectLock configuration",
-            ));
+            return Err(no_lock_configuration());
         };
         Ok(S3Response::new(GetObjectRetentionOutput {
             retention: Some(ObjectLockRetention {
@@ -365,6 +370,7 @@ impl Gateway {
             input.version_id.as_deref(),
             |obj| {
                 obj.legal_hold = on;
+                obj.legal_hold_set = true;
                 Ok(())
             },
         )
@@ -380,10 +386,10 @@ impl Gateway {
         let view = self
             .lock_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
-        let status = if view.object().legal_hold {
-            ObjectLockLegalHoldStatus::ON
-        } else {
-            ObjectLockLegalHoldStatus::OFF
+        let status = match view.object() {
+            o if o.legal_hold => ObjectLockLegalHoldStatus::ON,
+            o if o.legal_hold_set => ObjectLockLegalHoldStatus::OFF,
+            _ => return Err(no_lock_configuration()),
         };
         Ok(S3Response::new(GetObjectLegalHoldOutput {
             legal_hold: Some(ObjectLockLegalHold {
