@@ -39,6 +39,34 @@ pub struct ObjectHeal {
 }
 
 impl ErasureSet {
+    /// Removes part files that no version lists from each agreeing drive's data directories:
+    /// a completion prunes unlisted parts only after its quorum, so a crash in between
+    /// leaves them.
+    async fn prune_unlisted_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        agreeing: &[Option<ObjectRecord>],
+    ) {
+        let prunes = agreeing.iter().enumerate().flat_map(|(d, rec)| {
+            let versions = rec.iter().flat_map(|r| &r.versions);
+            versions
+                .filter_map(|v| v.object.as_ref())
+                .filter_map(move |obj| {
+                    let DataLocation::Dir(id) = obj.data else {
+                        return None;
+                    };
+                    let keep = obj.parts.iter().map(|p| p.number).collect();
+                    Some(self.drives[d].prune_parts(id, keep))
+                })
+        });
+        for r in join_all(prunes).await {
+            if let Err(e) = r {
+                tracing::debug!(%bucket, %key, error = %e, "could not prune a data directory");
+            }
+        }
+    }
+
     /// Heals one key on every online drive of the set.
     pub async fn heal_object(self: &Arc<Self>, bucket: &str, key: &str) -> Result<ObjectHeal> {
         let _guard = self.locks.lock(bucket, key).await;
@@ -93,6 +121,7 @@ impl ErasureSet {
             *b |= !agreement.agree[d];
             *b &= self.drives[d].is_online();
         }
+        self.prune_unlisted_parts(bucket, key, &agreeing).await;
         let targets: Vec<usize> = (0..self.drives.len()).filter(|d| bad[*d]).collect();
         if targets.is_empty() {
             return Ok(result);
