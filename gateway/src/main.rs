@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod admin;
 mod body_check;
 mod config;
+mod http_fixups;
 mod metrics;
 mod s3;
 mod server;

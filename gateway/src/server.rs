@@ -4,6 +4,7 @@
 use crate::admin::AdminRoute;
 use crate::body_check;
 use crate::config::Config;
+use crate::http_fixups;
 use crate::metrics::{classify, Metrics};
 use crate::s3::Gateway;
 use anyhow::{Context, Result};
@@ -152,7 +153,7 @@ impl Node {
 
     pub async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
         if let Some(resp) = self.probe(&req) {
             return Ok(resp);
@@ -171,6 +172,8 @@ impl Node {
         // goes away, and a write cut off between its drives' commits and its rollback would
         // leave fewer than a quorum of drives holding it.
         let node = self.clone();
+        let method = req.method().clone();
+        http_fixups::drop_unusable_range(&mut req);
         let call = tokio::spawn(async move {
             match body_check::checked(req).await {
                 Err(e) => body_check::response(&e),
@@ -190,6 +193,7 @@ impl Node {
                 text(StatusCode::INTERNAL_SERVER_ERROR, "")
             }
         };
+        http_fixups::ranged_head_is_partial(&method, &mut resp);
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = with_request_id(resp, &request_id).await;
         }

@@ -18,6 +18,15 @@ pub fn owner() -> Owner {
     }
 }
 
+/// Names S3 keeps for its own features (access point aliases, Object Lambda, multi-region
+/// access points, directory and table buckets, documentation examples); `xn--` is refused by
+/// s3s already.
+fn aws_reserved(name: &str) -> bool {
+    const PREFIXES: [&str; 2] = ["sthree-", "amzn-s3-demo-"];
+    const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
 impl Gateway {
     pub(super) async fn list_buckets_op(
         &self,
@@ -49,6 +58,12 @@ impl Gateway {
                 InvalidBucketName,
                 "The bucket name {} is reserved by Strata",
                 input.bucket
+            ));
+        }
+        if aws_reserved(&input.bucket) {
+            return Err(s3_error!(
+                InvalidBucketName,
+                "The specified bucket is not valid: its prefix or suffix is reserved by S3"
             ));
         }
         let constraint = input

@@ -160,14 +160,16 @@ impl Gateway {
             if_modified_since: input.copy_source_if_modified_since,
             if_unmodified_since: input.copy_source_if_unmodified_since,
         };
-        let replace_meta = input
-            .metadata_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let replace_tags = input
-            .tagging_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let replace_meta = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(MetadataDirective::COPY) => false,
+            Some(MetadataDirective::REPLACE) => true,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+        };
+        let replace_tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(TaggingDirective::COPY) => false,
+            Some(TaggingDirective::REPLACE) => true,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
+        };
         if let CopySource::Bucket {
             bucket,
             key,

@@ -3,9 +3,9 @@
 
 use super::versioning::{version_header, versioning};
 use super::{etag, stored_checksum, timestamp, Gateway};
-use crate::s3::error::s3_err;
+use crate::s3::error::{last_modified, s3_err};
 use s3s::dto::*;
-use s3s::{s3_error, S3Request, S3Response, S3Result};
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 use std::sync::Arc;
 use storage::meta::{ContentHeaders, ObjectVersion};
 use storage::ObjectView;
@@ -71,10 +71,24 @@ fn check_conditions(c: &Conditions, obj: &ObjectVersion, mod_time_ns: i64) -> S3
         _ => {}
     }
     match (&c.if_none_match, &c.if_modified_since) {
-        (Some(m), _) if condition_matches(m, &obj.etag) => Err(s3_error!(NotModified)),
-        (None, Some(t)) if modified <= seconds(t) => Err(s3_error!(NotModified)),
+        (Some(m), _) if condition_matches(m, &obj.etag) => Err(not_modified(obj, mod_time_ns)),
+        (None, Some(t)) if modified <= seconds(t) => Err(not_modified(obj, mod_time_ns)),
         _ => Ok(()),
     }
+}
+
+/// A 304 carries the validators a cache needs to refresh its copy (RFC 9110 §15.4.5).
+fn not_modified(obj: &ObjectVersion, mod_time_ns: i64) -> S3Error {
+    let mut e = s3_error!(NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", obj.etag)) {
+        headers.insert(http::header::ETAG, v);
+    }
+    if let Some(v) = last_modified(mod_time_ns) {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
 }
 
 fn served(
@@ -347,9 +361,6 @@ impl Gateway {
                 "x-amz-tagging-count",
                 http::HeaderValue::from(obj.tags.len()),
             );
-        }
-        if span.partial {
-            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
         }
         Ok(resp)
     }

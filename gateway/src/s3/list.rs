@@ -27,8 +27,16 @@ pub fn encode_name(s: &str, url: bool) -> String {
     }
 }
 
-pub fn wants_url(e: &Option<EncodingType>) -> bool {
-    e.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL)
+/// Whether names go out URL-encoded; `url` is the only encoding S3 knows.
+pub fn wants_url(e: &Option<EncodingType>) -> S3Result<bool> {
+    match e.as_ref().map(|e| e.as_str()) {
+        None => Ok(false),
+        Some(EncodingType::URL) => Ok(true),
+        Some(_) => Err(s3_error!(
+            InvalidArgument,
+            "Invalid Encoding Method specified in Request"
+        )),
+    }
 }
 
 pub fn max_keys(m: Option<MaxKeys>) -> S3Result<usize> {
@@ -104,7 +112,7 @@ impl Gateway {
             .list_objects(&input.bucket, &prefix, &delimiter, &start, max)
             .await
             .map_err(s3_err)?;
-        let url = wants_url(&input.encoding_type);
+        let url = wants_url(&input.encoding_type)?;
         let objects = contents(&page, url, input.fetch_owner.unwrap_or(false));
         let common = prefixes(&page, url);
         let out = ListObjectsV2Output {
@@ -144,7 +152,7 @@ impl Gateway {
             .list_objects(&input.bucket, &prefix, &delimiter, &start, max)
             .await
             .map_err(s3_err)?;
-        let url = wants_url(&input.encoding_type);
+        let url = wants_url(&input.encoding_type)?;
         // NextMarker is returned only with a delimiter; it is the last key or prefix returned.
         let last = {
             let k = page.objects.last().map(|o| o.key.clone());

@@ -4,7 +4,7 @@
 use super::bucket::owner;
 use super::checksum::{self, checksums_of, fill_checksums, Algorithm};
 use super::copy::SourceConditions;
-use super::list::encode_name;
+use super::list::{encode_name, wants_url};
 use super::lock::new_version_lock;
 use super::put::{write_precondition, IncomingBody, StagedBody};
 use super::versioning::{version_header, versioning};
@@ -544,15 +544,14 @@ impl Gateway {
         let delimiter = input.delimiter.clone().unwrap_or_default();
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let id_marker = input.upload_id_marker.clone().unwrap_or_default();
-        let url = input
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == EncodingType::URL);
-        let all = self
+        let url = wants_url(&input.encoding_type)?;
+        let mut all = self
             .store
             .list_uploads(&input.bucket)
             .await
             .map_err(s3_err)?;
+        // Pages go by (key, upload id), the order the upload-id marker compares in.
+        all.sort_by(|a, b| (&a.key, a.upload_id).cmp(&(&b.key, b.upload_id)));
         let mut uploads = Vec::new();
         let mut prefixes: Vec<String> = Vec::new();
         let mut truncated = false;

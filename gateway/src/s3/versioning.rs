@@ -101,7 +101,7 @@ impl Gateway {
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let input = req.input;
         require_bucket(&self.store, &input.bucket).await?;
-        let encode = wants_url(&input.encoding_type);
+        let encode = wants_url(&input.encoding_type)?;
         let limit = max_keys(input.max_keys)?;
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let version_marker = match input.version_id_marker.as_deref() {

@@ -1,0 +1,138 @@
+//! HTTP details S3 clients rely on that s3s handles otherwise: S3 serves the whole object when
+//! the Range header is not one byte range it can parse (s3s refuses such a request), and
+//! answers a ranged HEAD with 206 (s3s always sends 200 for HEAD).
+
+use http::{header, Method, Request, Response, StatusCode};
+
+/// Drops a Range header that is not a single `bytes=` range in a form S3 understands
+/// (`first-last` with first ≤ last, `first-`, `-suffix`): S3 ignores it and sends the whole
+/// object, as RFC 9110 allows. A Range the signature covers stays (removing it would break
+/// the signature), and s3s refuses it with InvalidArgument.
+pub fn drop_unusable_range<B>(req: &mut Request<B>) {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) || range_is_signed(req) {
+        return;
+    }
+    let usable = match req.headers().get(header::RANGE) {
+        None => return,
+        Some(v) => v.to_str().is_ok_and(is_single_byte_range),
+    };
+    if !usable {
+        req.headers_mut().remove(header::RANGE);
+    }
+}
+
+/// Whether SigV4 signed the Range header (`SignedHeaders` of the Authorization header, or
+/// `X-Amz-SignedHeaders` of a presigned URL).
+fn range_is_signed<B>(req: &Request<B>) -> bool {
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("SignedHeaders=").nth(1))
+        .map(|rest| rest.split([',', ' ']).next().unwrap_or_default().to_owned());
+    let from_query = || {
+        form_urlencoded::parse(req.uri().query()?.as_bytes())
+            .find(|(k, _)| k.eq_ignore_ascii_case("X-Amz-SignedHeaders"))
+            .map(|(_, v)| v.into_owned())
+    };
+    from_header
+        .or_else(from_query)
+        .is_some_and(|list| list.split(';').any(|h| h.eq_ignore_ascii_case("range")))
+}
+
+fn is_single_byte_range(value: &str) -> bool {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return false;
+    };
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return false;
+    };
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match (first.trim(), last.trim()) {
+        ("", suffix) => number(suffix).is_some(),
+        (first, "") => number(first).is_some(),
+        (first, last) => matches!((number(first), number(last)), (Some(f), Some(l)) if f <= l),
+    }
+}
+
+/// A HEAD that answered with a Content-Range served part of the object: 206, as for GET.
+pub fn ranged_head_is_partial<B>(method: &Method, resp: &mut Response<B>) {
+    if *method == Method::HEAD
+        && resp.status() == StatusCode::OK
+        && resp.headers().contains_key(header::CONTENT_RANGE)
+    {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_byte_ranges_are_kept_and_the_rest_dropped() {
+        for ok in [
+            "bytes=0-0",
+            "bytes=5-",
+            "bytes=-3",
+            "bytes=1-2",
+            " bytes=0-10 ",
+        ] {
+            assert!(is_single_byte_range(ok), "{ok}");
+        }
+        for bad in [
+            "bytes=0-1,3-4",
+            "bytes=abc",
+            "bytes=3-1",
+            "items=0-1",
+            "bytes=-",
+            "bytes=1",
+        ] {
+            assert!(!is_single_byte_range(bad), "{bad}");
+        }
+        let mut req = Request::get("/b/k")
+            .header("range", "bytes=0-1,3-4")
+            .body(())
+            .unwrap();
+        drop_unusable_range(&mut req);
+        assert!(req.headers().get("range").is_none());
+        let mut req = Request::get("/b/k")
+            .header("range", "bytes=0-1")
+            .body(())
+            .unwrap();
+        drop_unusable_range(&mut req);
+        assert!(req.headers().get("range").is_some());
+        let auth =
+            "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host;range;x-amz-date, Signature=c";
+        let signed = Request::get("/b/k")
+            .header("authorization", auth)
+            .header("range", "bytes=abc");
+        let mut req = signed.body(()).unwrap();
+        drop_unusable_range(&mut req);
+        assert!(req.headers().get("range").is_some(), "a signed Range stays");
+        let presigned = "/b/k?X-Amz-SignedHeaders=host&X-Amz-Signature=c";
+        let mut req = Request::get(presigned)
+            .header("range", "bytes=abc")
+            .body(())
+            .unwrap();
+        drop_unusable_range(&mut req);
+        assert!(req.headers().get("range").is_none());
+    }
+
+    #[test]
+    fn a_ranged_head_is_206() {
+        let mut resp = Response::builder()
+            .header("content-range", "bytes 1-2/5")
+            .body(())
+            .unwrap();
+        ranged_head_is_partial(&Method::HEAD, &mut resp);
+        assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+        let mut resp = Response::new(());
+        ranged_head_is_partial(&Method::HEAD, &mut resp);
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+}
