@@ -130,9 +130,12 @@ fn served(
             parts_count: None,
         }),
         Some(r) => {
+            // An empty span (a suffix range of a 0-byte object) is unsatisfiable too.
             let span = r
                 .check(obj.size)
-                .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                .ok()
+                .filter(|span| span.start < span.end)
+                .ok_or_else(|| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
             Ok(Served {
                 start: span.start,
                 end: span.end,
