@@ -1,8 +1,35 @@
 //! HTTP details S3 clients rely on that s3s handles otherwise: S3 serves the whole object when
-//! the Range header is not one byte range it can parse (s3s refuses such a request), and
-//! answers a ranged HEAD with 206 (s3s always sends 200 for HEAD).
+//! the Range header is not one byte range it can parse (s3s refuses such a request), answers
+//! a ranged HEAD with 206 (s3s always sends 200 for HEAD), and refuses presigned URLs meant to
+//! live longer than a week (s3s accepts them).
 
 use http::{header, Method, Request, Response, StatusCode};
+use s3s::{S3Error, S3ErrorCode};
+
+/// The longest a SigV4 presigned URL may be valid, in seconds (seven days).
+const MAX_PRESIGN_SECONDS: u64 = 604_800;
+
+/// The error S3 gives a SigV4 presigned URL whose `X-Amz-Expires` is not a number of seconds
+/// up to a week.
+pub fn presign_error<B>(req: &Request<B>) -> Option<S3Error> {
+    let query = req.uri().query()?;
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    if param("x-amz-algorithm")? != "AWS4-HMAC-SHA256" {
+        return None;
+    }
+    let message = match param("x-amz-expires").map(|e| e.parse::<u64>()) {
+        Some(Ok(s)) if s <= MAX_PRESIGN_SECONDS => return None,
+        Some(Ok(_)) => "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        _ => "X-Amz-Expires should be a number of seconds",
+    };
+    let code = S3ErrorCode::Custom("AuthorizationQueryParametersError".into());
+    let mut e = S3Error::with_message(code, message);
+    e.set_status_code(StatusCode::BAD_REQUEST);
+    Some(e)
+}
 
 /// Drops a Range header that is not a single `bytes=` range in a form S3 understands
 /// (`first-last` with first ≤ last, `first-`, `-suffix`): S3 ignores it and sends the whole
@@ -121,6 +148,22 @@ mod tests {
             .unwrap();
         drop_unusable_range(&mut req);
         assert!(req.headers().get("range").is_none());
+    }
+
+    #[test]
+    fn presigned_urls_live_at_most_a_week() {
+        let url = |expires: &str| {
+            let q = format!("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={expires}");
+            Request::get(q).body(()).unwrap()
+        };
+        assert!(presign_error(&url("604800")).is_none());
+        for bad in ["604801", "-5", "abc"] {
+            let e = presign_error(&url(bad)).expect(bad);
+            assert_eq!(e.code().as_str(), "AuthorizationQueryParametersError");
+        }
+        let no_expiry = Request::get("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256").body(());
+        assert!(presign_error(&no_expiry.unwrap()).is_some());
+        assert!(presign_error(&Request::get("/b/k?uploads").body(()).unwrap()).is_none());
     }
 
     #[test]

@@ -174,7 +174,11 @@ impl Node {
         let node = self.clone();
         let method = req.method().clone();
         http_fixups::drop_unusable_range(&mut req);
+        let refused = http_fixups::presign_error(&req);
         let call = tokio::spawn(async move {
+            if let Some(e) = refused {
+                return body_check::response(&e);
+            }
             match body_check::checked(req).await {
                 Err(e) => body_check::response(&e),
                 Ok(req) => match node.s3.call(req).await {
@@ -271,8 +275,9 @@ pub async fn serve(config: Config) -> Result<()> {
         println!("    secret key: {}", config.root_password);
     }
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // Request headers beyond 64 KiB are refused by hyper with 431 before anything is read.
-    http.http1().max_buf_size(64 * 1024);
+    // Request headers beyond 64 KiB are refused by hyper with 431 before anything is read; the
+    // count is raised from hyper's 100, which 2 KiB of small x-amz-meta-* entries can pass.
+    http.http1().max_buf_size(64 * 1024).max_headers(512);
     let http = Arc::new(http);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);

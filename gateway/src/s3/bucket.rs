@@ -30,21 +30,44 @@ fn aws_reserved(name: &str) -> bool {
 impl Gateway {
     pub(super) async fn list_buckets_op(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self.store.list_buckets().await.map_err(s3_err)?;
-        let buckets = buckets
+        let input = req.input;
+        let max = match input.max_buckets {
+            None => usize::MAX,
+            Some(n @ 1..=10_000) => n as usize,
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets must be between 1 and 10000"
+                ))
+            }
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
+        // The continuation token is the last name of the previous page.
+        let after = input.continuation_token.clone().unwrap_or_default();
+        let mut buckets = self.store.list_buckets().await.map_err(s3_err)?;
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut page: Vec<Bucket> = buckets
             .into_iter()
+            .filter(|b| b.name.starts_with(&prefix) && b.name > after)
+            .take(max.saturating_add(1))
             .map(|b| Bucket {
                 name: Some(b.name),
                 creation_date: Some(timestamp(b.created_ns)),
                 bucket_region: Some(REGION.into()),
             })
             .collect();
+        let more = page.len() > max;
+        page.truncate(max);
+        let next = more
+            .then(|| page.last().and_then(|b| b.name.clone()))
+            .flatten();
         Ok(S3Response::new(ListBucketsOutput {
-            buckets: Some(buckets),
+            buckets: Some(page),
             owner: Some(owner()),
-            ..Default::default()
+            prefix: input.prefix,
+            continuation_token: next,
         }))
     }
 

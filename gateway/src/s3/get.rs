@@ -191,9 +191,11 @@ impl Overrides {
                 .or_else(|| h.content_disposition.clone()),
             content_encoding: self.content_encoding.or_else(|| h.content_encoding.clone()),
             content_language: self.content_language.or_else(|| h.content_language.clone()),
+            // S3 labels an object stored without a type as it was sent: plain bytes.
             content_type: self
                 .content_type
-                .or_else(|| h.content_type.as_deref().and_then(|t| t.parse().ok())),
+                .or_else(|| h.content_type.as_deref().and_then(|t| t.parse().ok()))
+                .or_else(|| "binary/octet-stream".parse().ok()),
             expires: self.expires.or_else(|| parse_http_date(&h.expires)),
         }
     }

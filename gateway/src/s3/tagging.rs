@@ -19,7 +19,7 @@ fn invalid_tag(message: &'static str) -> S3Error {
 }
 
 /// Checks tags against AWS's rules: at most `max`, keys of 1–128 and values of up to 256
-/// characters, no key twice.
+/// characters, no key twice, no key in the `aws:` namespace S3 keeps for itself.
 fn validate(
     pairs: impl IntoIterator<Item = (String, String)>,
     max: usize,
@@ -31,6 +31,9 @@ fn validate(
         }
         if v.chars().count() > 256 {
             return Err(invalid_tag("The TagValue you have provided is invalid"));
+        }
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(invalid_tag("Your TagKey cannot be prefixed with aws:"));
         }
         if tags.insert(k, v).is_some() {
             return Err(invalid_tag(
@@ -199,6 +202,8 @@ mod tests {
         let eleven: String = (0..11).map(|i| format!("k{i}=v&")).collect();
         assert!(parse_tagging(Some(&eleven)).is_err());
         assert!(parse_tagging(Some(&format!("{}=v", "k".repeat(128)))).is_ok());
+        assert!(parse_tagging(Some("aws%3Aowner=me")).is_err());
+        assert!(parse_tagging(Some("AWS:x=1")).is_err());
         assert!(parse_tagging(Some(&format!("{}=v", "k".repeat(129)))).is_err());
         assert!(parse_tagging(Some(&format!("k={}", "v".repeat(257)))).is_err());
         assert!(parse_tagging(Some("a=1&a=2")).is_err());
