@@ -71,3 +71,11 @@ def chunked_trailer_body(data, chunk_size, trailer_name, trailer_value):
         c = data[i:i + chunk_size]
         out += f"{len(c):x}\r\n".encode() + c + b"\r\n"
     return out + f"0\r\n{trailer_name}:{trailer_value}\r\n\r\n".encode()
+
+
+def signed(server, method, path, body=b"", extra=None):
+    """Sends a request to the test server signed with SigV4 in the Authorization header."""
+    import requests
+    url = f"{server.endpoint}{path}"
+    headers, *_ = sign_headers(method, url, extra or {}, hashlib.sha256(body).hexdigest(), server.user, server.password)
+    return requests.request(method, url, data=body, headers=headers)

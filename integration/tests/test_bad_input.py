@@ -10,13 +10,7 @@ import requests
 import pytest
 from botocore.exceptions import ClientError
 from conftest import empty_versioned_bucket, error_code, status
-from sigv4 import sign_headers
-
-
-def signed(server, method, path, body=b"", extra=None):
-    url = f"{server.endpoint}{path}"
-    headers, *_ = sign_headers(method, url, extra or {}, hashlib.sha256(body).hexdigest(), server.user, server.password)
-    return requests.request(method, url, data=body, headers=headers)
+from sigv4 import sign_headers, signed
 
 
 def test_bad_requests_leave_data_intact(server, s3, bucket):

@@ -10,15 +10,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from conftest import error_code, status
-from sigv4 import sign_headers
+from sigv4 import sign_headers, signed
 
 MiB = 1024 * 1024
-
-
-def signed(server, method, path, body=b"", extra=None):
-    url = f"{server.endpoint}{path}"
-    headers, *_ = sign_headers(method, url, extra or {}, hashlib.sha256(body).hexdigest(), server.user, server.password)
-    return requests.request(method, url, data=body, headers=headers)
 
 
 # --- Range -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from conftest import error_code, status
-from sigv4 import sign_headers
+from sigv4 import sign_headers, signed
 
 MiB = 1024 * 1024
 EMPTY = hashlib.sha256(b"").hexdigest()
@@ -61,12 +61,6 @@ def header_signed_get(server, path, region="us-east-1", content_sha256=EMPTY):
     sig = hmac.new(_key(server.password, amz[:8], region), to_sign.encode(), hashlib.sha256).hexdigest()
     headers["authorization"] = f"AWS4-HMAC-SHA256 Credential={server.user}/{scope}, SignedHeaders={';'.join(names)}, Signature={sig}"
     return requests.get(server.endpoint + path, headers=headers)
-
-
-def signed(server, method, path, body=b"", extra=None):
-    url = f"{server.endpoint}{path}"
-    headers, *_ = sign_headers(method, url, extra or {}, hashlib.sha256(body).hexdigest(), server.user, server.password)
-    return requests.request(method, url, data=body, headers=headers)
 
 
 # --- Auth --------------------------------------------------------------------------------------
