@@ -1,7 +1,8 @@
 //! HTTP details S3 clients rely on that s3s handles otherwise: S3 serves the whole object when
 //! the Range header is not one byte range it can parse (s3s refuses such a request), answers
-//! a ranged HEAD with 206 (s3s always sends 200 for HEAD), and refuses presigned URLs meant to
-//! live longer than a week (s3s accepts them).
+//! a ranged HEAD with 206 (s3s always sends 200 for HEAD), refuses presigned URLs meant to
+//! live longer than a week (s3s accepts them), and calls a malformed `x-amz-content-sha256`
+//! InvalidArgument (s3s reports a signature mismatch).
 
 use http::{header, Method, Request, Response, StatusCode};
 use s3s::{S3Error, S3ErrorCode};
@@ -9,9 +10,37 @@ use s3s::{S3Error, S3ErrorCode};
 /// The longest a SigV4 presigned URL may be valid, in seconds (seven days).
 const MAX_PRESIGN_SECONDS: u64 = 604_800;
 
+/// What S3 refuses before looking at the signature: an `x-amz-content-sha256` that is neither
+/// a SHA-256 nor a payload mode it knows, and a presigned URL that is malformed.
+pub fn refusal<B>(req: &Request<B>) -> Option<S3Error> {
+    payload_hash_error(req).or_else(|| presign_error(req))
+}
+
+/// The payload modes `x-amz-content-sha256` may name instead of a hash.
+const PAYLOAD_MODES: [&str; 6] = [
+    "UNSIGNED-PAYLOAD",
+    "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
+    "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER",
+];
+
+fn payload_hash_error<B>(req: &Request<B>) -> Option<S3Error> {
+    let value = req.headers().get("x-amz-content-sha256")?.as_bytes();
+    let is_hash = value.len() == 64 && value.iter().all(u8::is_ascii_hexdigit);
+    if is_hash || PAYLOAD_MODES.iter().any(|m| m.as_bytes() == value) {
+        return None;
+    }
+    Some(S3Error::with_message(
+        S3ErrorCode::InvalidArgument,
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+    ))
+}
+
 /// The error S3 gives a SigV4 presigned URL whose `X-Amz-Expires` is not a number of seconds
 /// up to a week.
-pub fn presign_error<B>(req: &Request<B>) -> Option<S3Error> {
+fn presign_error<B>(req: &Request<B>) -> Option<S3Error> {
     let query = req.uri().query()?;
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
@@ -164,6 +193,20 @@ mod tests {
         let no_expiry = Request::get("/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256").body(());
         assert!(presign_error(&no_expiry.unwrap()).is_some());
         assert!(presign_error(&Request::get("/b/k?uploads").body(()).unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_payload_hash_is_a_sha256_or_a_known_mode() {
+        let with = |v: &str| {
+            let req = Request::put("/b/k").header("x-amz-content-sha256", v);
+            refusal(&req.body(()).unwrap())
+        };
+        assert!(with(&"ab".repeat(32)).is_none());
+        assert!(with("UNSIGNED-PAYLOAD").is_none());
+        assert!(with("STREAMING-UNSIGNED-PAYLOAD-TRAILER").is_none());
+        let e = with("not-a-hash").expect("refused");
+        assert_eq!(e.code(), &S3ErrorCode::InvalidArgument);
+        assert!(with(&"zz".repeat(32)).is_some());
     }
 
     #[test]

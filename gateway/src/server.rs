@@ -174,7 +174,7 @@ impl Node {
         let node = self.clone();
         let method = req.method().clone();
         http_fixups::drop_unusable_range(&mut req);
-        let refused = http_fixups::presign_error(&req);
+        let refused = http_fixups::refusal(&req);
         let call = tokio::spawn(async move {
             if let Some(e) = refused {
                 return body_check::response(&e);

@@ -104,6 +104,14 @@ def test_header_signature_without_content_sha256_is_invalid_request(server, s3, 
     assert "<Code>InvalidRequest</Code>" in r.text
 
 
+def test_content_sha256_that_is_not_a_hash_is_invalid_argument(server, s3, bucket):
+    """AWS: 400 InvalidArgument, 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, ... or a valid sha256 value'."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    r = header_signed_get(server, f"/{bucket}/k", content_sha256="not-a-hash")
+    assert r.status_code == 400, r.text
+    assert "<Code>InvalidArgument</Code>" in r.text and "<RequestId>" in r.text
+
+
 @pytest.mark.parametrize("minutes", [20, -20])
 def test_twenty_minutes_of_skew_is_refused(server, bucket, minutes):
     """S3 allows 15 minutes of skew either way."""
