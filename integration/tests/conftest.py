@@ -123,17 +123,9 @@ class Strata:
 
 
 def empty_bucket(s3, name):
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
-    for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-
-
-def empty_versioned_bucket(s3, name):
     """Deletes every version and delete marker (bypassing GOVERNANCE retention) and aborts uploads;
-    versions that stay locked (COMPLIANCE, legal hold) are skipped without error."""
+    versions that stay locked (COMPLIANCE, legal hold) are skipped without error. An unversioned
+    bucket's objects are its `null` versions, so this empties any bucket."""
     entries = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
         for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
@@ -171,12 +163,25 @@ def versioned_bucket(s3):
     s3.create_bucket(Bucket=name)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     yield name
-    empty_versioned_bucket(s3, name)
+    empty_bucket(s3, name)
     try:
         s3.delete_bucket(Bucket=name)
     except ClientError as e:
         if e.response["Error"]["Code"] != "BucketNotEmpty":  # COMPLIANCE-locked versions stay
             raise
+
+
+@pytest.fixture
+def lock_bucket(s3):
+    """An object-lock bucket. COMPLIANCE-locked versions keep it alive: it is then left behind on purpose."""
+    name = "lock-" + uuid.uuid4().hex[:20]
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    yield name
+    try:
+        empty_bucket(s3, name)
+        s3.delete_bucket(Bucket=name)
+    except ClientError:
+        pass
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import hashlib
 import os
 import random
 import time
-import uuid
 import zlib
 
 import pytest
 import requests
 from botocore.exceptions import ClientError
-from conftest import empty_versioned_bucket, error_code, status
+from conftest import error_code, status
 from sigv4 import sign_headers
 
 MiB = 1024 * 1024
@@ -27,19 +26,6 @@ def later(seconds):
 
 def retention(mode, until):
     return {"Mode": mode, "RetainUntilDate": until}
-
-
-@pytest.fixture
-def lock_bucket(s3):
-    """An object-lock bucket. COMPLIANCE-locked versions keep it alive: it is then left behind on purpose."""
-    name = "lock-" + uuid.uuid4().hex[:20]
-    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    yield name
-    try:
-        empty_versioned_bucket(s3, name)
-        s3.delete_bucket(Bucket=name)
-    except ClientError:
-        pass
 
 
 def put_locked(s3, bucket, key, mode, until, body=b"locked"):

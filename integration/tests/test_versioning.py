@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import empty_versioned_bucket, error_code, status
+from conftest import empty_bucket, error_code, status
 
 
 def put(s3, bucket, key, body):
@@ -25,27 +25,17 @@ def set_status(s3, bucket, value):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": value})
 
 
-@pytest.fixture
-def plain_bucket(s3):
-    """A bucket without versioning whose teardown also removes versions (tests enable versioning on it)."""
-    name = "p-" + uuid.uuid4().hex[:20]
-    s3.create_bucket(Bucket=name)
-    yield name
-    empty_versioned_bucket(s3, name)
-    s3.delete_bucket(Bucket=name)
-
-
 def test_new_bucket_has_no_versioning_status(s3, bucket):
     out = s3.get_bucket_versioning(Bucket=bucket)
     assert "Status" not in out
     assert "MFADelete" not in out
 
 
-def test_enable_then_suspend(s3, plain_bucket):
-    set_status(s3, plain_bucket, "Enabled")
-    assert s3.get_bucket_versioning(Bucket=plain_bucket)["Status"] == "Enabled"
-    set_status(s3, plain_bucket, "Suspended")
-    assert s3.get_bucket_versioning(Bucket=plain_bucket)["Status"] == "Suspended"
+def test_enable_then_suspend(s3, bucket):
+    set_status(s3, bucket, "Enabled")
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    set_status(s3, bucket, "Suspended")
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
 
 
 def test_invalid_versioning_status_is_malformed_xml(s3, bucket):
@@ -71,15 +61,15 @@ def test_each_put_gets_a_distinct_version_id(s3, versioned_bucket):
     assert s3.head_object(Bucket=versioned_bucket, Key="k")["VersionId"] == ids[-1]
 
 
-def test_objects_written_before_versioning_have_null_version(s3, plain_bucket):
-    s3.put_object(Bucket=plain_bucket, Key="old", Body=b"from before")
-    set_status(s3, plain_bucket, "Enabled")
-    new = put(s3, plain_bucket, "old", b"after")
-    versions, markers = listing(s3, plain_bucket)
+def test_objects_written_before_versioning_have_null_version(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="old", Body=b"from before")
+    set_status(s3, bucket, "Enabled")
+    new = put(s3, bucket, "old", b"after")
+    versions, markers = listing(s3, bucket)
     assert markers == []
     assert [(v["VersionId"], v["IsLatest"]) for v in versions] == [(new, True), ("null", False)]
-    assert s3.get_object(Bucket=plain_bucket, Key="old", VersionId="null")["Body"].read() == b"from before"
-    assert s3.get_object(Bucket=plain_bucket, Key="old")["Body"].read() == b"after"
+    assert s3.get_object(Bucket=bucket, Key="old", VersionId="null")["Body"].read() == b"from before"
+    assert s3.get_object(Bucket=bucket, Key="old")["Body"].read() == b"after"
 
 
 def test_delete_without_version_id_writes_a_delete_marker(s3, versioned_bucket):
@@ -425,7 +415,7 @@ def test_bucket_with_only_delete_markers_is_not_empty(s3):
         s3.delete_bucket(Bucket=name)
     finally:
         try:
-            empty_versioned_bucket(s3, name)
+            empty_bucket(s3, name)
             s3.delete_bucket(Bucket=name)
         except ClientError:
             pass
