@@ -41,15 +41,19 @@ fn payload_hash_error<B>(req: &Request<B>) -> Option<S3Error> {
 /// The error S3 gives a SigV4 presigned URL whose `X-Amz-Expires` is not a number of seconds
 /// up to a week.
 fn presign_error<B>(req: &Request<B>) -> Option<S3Error> {
-    let query = req.uri().query()?;
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
-        .collect();
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-    if param("x-amz-algorithm")? != "AWS4-HMAC-SHA256" {
+    // One pass without copies: this runs on every request.
+    let (mut algorithm, mut expires) = (None, None);
+    for (k, v) in form_urlencoded::parse(req.uri().query()?.as_bytes()) {
+        if k.eq_ignore_ascii_case("X-Amz-Algorithm") {
+            algorithm = Some(v);
+        } else if k.eq_ignore_ascii_case("X-Amz-Expires") {
+            expires = Some(v);
+        }
+    }
+    if algorithm? != "AWS4-HMAC-SHA256" {
         return None;
     }
-    let message = match param("x-amz-expires").map(|e| e.parse::<u64>()) {
+    let message = match expires.map(|e| e.parse::<u64>()) {
         Some(Ok(s)) if s <= MAX_PRESIGN_SECONDS => return None,
         Some(Ok(_)) => "X-Amz-Expires must be less than a week (in seconds) that is 604800",
         _ => "X-Amz-Expires should be a number of seconds",

@@ -919,18 +919,17 @@ impl Drive for LocalDrive {
 
     async fn collect_garbage(&self, before: std::time::SystemTime) -> Result<usize> {
         // Runs the directory walk off the async threads; the drive outlives the call.
-        let db = self.db();
         let (root, released) = (self.root.clone(), self.released.clone());
-        let Ok(db) = db else {
-            self.released.stop();
-            return db.map(|_| 0);
+        let result = match self.db() {
+            Ok(db) => {
+                let walk = move || {
+                    collect_orphans(&root, &db, &released, before).map_err(io::Error::other)
+                };
+                Self::blocking(walk).await
+            }
+            Err(e) => Err(e),
         };
-        let result = Self::blocking(move || {
-            let removed = collect_orphans(&root, &db, &released, before);
-            released.stop();
-            removed.map_err(io::Error::other)
-        })
-        .await;
+        // The collector has run (or cannot): released directories need no more tracking.
         self.released.stop();
         result
     }

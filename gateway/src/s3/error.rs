@@ -3,15 +3,6 @@
 use s3s::{s3_error, S3Error, S3ErrorCode};
 use storage::StorageError;
 
-/// A `Last-Modified` header value for a modification time.
-pub fn last_modified(mod_time_ns: i64) -> Option<http::HeaderValue> {
-    let mut buf = Vec::new();
-    let t = super::timestamp(mod_time_ns);
-    t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
-        .ok()?;
-    http::HeaderValue::from_bytes(&buf).ok()
-}
-
 /// Converts a storage error to the AWS error code, status and message.
 pub fn s3_err(e: StorageError) -> S3Error {
     match e {
@@ -39,7 +30,7 @@ pub fn s3_err(e: StorageError) -> S3Error {
                 headers.insert("x-amz-version-id", v);
             }
             if addressed {
-                if let Some(v) = last_modified(mod_time_ns) {
+                if let Some(v) = super::last_modified(mod_time_ns) {
                     headers.insert(http::header::LAST_MODIFIED, v);
                 }
             }

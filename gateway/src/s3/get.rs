@@ -1,9 +1,10 @@
 //! GetObject and HeadObject: conditional headers, ranges and part numbers, response header
 //! overrides, and the streamed body.
 
+use super::last_modified;
 use super::versioning::{version_header, versioning};
 use super::{etag, stored_checksum, timestamp, Gateway};
-use crate::s3::error::{last_modified, s3_err};
+use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 use std::sync::Arc;

@@ -50,6 +50,18 @@ pub fn timestamp(ns: i64) -> Timestamp {
     Timestamp::from(t.replace_nanosecond(0).expect("0 is valid"))
 }
 
+/// A timestamp as an HTTP date, the form of `Expires` and `Last-Modified`.
+pub fn http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+/// A `Last-Modified` header value for a modification time.
+pub fn last_modified(mod_time_ns: i64) -> Option<http::HeaderValue> {
+    http::HeaderValue::try_from(http_date(&timestamp(mod_time_ns))?).ok()
+}
+
 pub fn etag(value: &str) -> ETag {
     ETag::Strong(value.to_owned())
 }
@@ -77,11 +89,7 @@ pub fn content_headers(
         content_disposition,
         content_language,
         cache_control,
-        expires: expires.and_then(|e| {
-            let mut buf = Vec::new();
-            e.format(TimestampFormat::HttpDate, &mut buf).ok()?;
-            String::from_utf8(buf).ok()
-        }),
+        expires: expires.as_ref().and_then(http_date),
     }
 }
 
