@@ -131,23 +131,86 @@ impl ErasureSet {
         let mut new_records: BTreeMap<usize, ObjectRecord> =
             targets.iter().map(|d| (*d, model.clone())).collect();
         let mut staged: BTreeMap<usize, Vec<Uuid>> = BTreeMap::new();
+        let rebuilt = self
+            .rebuild_copies(
+                bucket,
+                key,
+                &model,
+                &agreeing,
+                &targets,
+                &mut new_records,
+                &mut staged,
+            )
+            .await;
+        if let Err(e) = rebuilt {
+            self.discard_staged(&staged).await;
+            return Err(e);
+        }
+        let commits = targets.iter().map(|d| {
+            let commit = Commit {
+                bucket: bucket.into(),
+                key: key.into(),
+                record: new_records.remove(d),
+                staged: staged.get(d).cloned().unwrap_or_default(),
+                free: records[*d]
+                    .clone()
+                    .flatten()
+                    .map(|r| r.data_dirs())
+                    .unwrap_or_default(),
+            };
+            self.drives[*d].commit(commit)
+        });
+        for (d, r) in targets.iter().zip(join_all(commits).await) {
+            match r {
+                Ok(()) => {
+                    result.rebuilt += 1;
+                    staged.remove(d);
+                }
+                Err(e) => {
+                    tracing::warn!(%bucket, %key, error = %e, "could not write a healed copy")
+                }
+            }
+        }
+        self.discard_staged(&staged).await;
+        Ok(result)
+    }
+
+    /// Writes every target drive's copy of every version of `model`: shards into staging
+    /// directories (listed in `staged` as they are created), inline data into `new_records`.
+    #[allow(clippy::too_many_arguments)]
+    async fn rebuild_copies(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        model: &ObjectRecord,
+        agreeing: &[Option<ObjectRecord>],
+        targets: &[usize],
+        new_records: &mut BTreeMap<usize, ObjectRecord>,
+        staged: &mut BTreeMap<usize, Vec<Uuid>>,
+    ) -> Result<()> {
         for (vi, version) in model.versions.iter().enumerate() {
             let Some(obj) = &version.object else { continue };
             let inline = matches!(obj.data, DataLocation::Inline(_));
-            let mut reader = BlockReader::for_version(self.clone(), &agreeing, vi);
+            let mut reader = BlockReader::for_version(self.clone(), agreeing, vi);
             let ids: BTreeMap<usize, Uuid> = targets.iter().map(|d| (*d, Uuid::new_v4())).collect();
+            if !inline {
+                // Recorded before any shard is written, so a failure can discard them.
+                for d in targets {
+                    staged.entry(*d).or_default().push(ids[d]);
+                }
+            }
             let mut inline_bytes: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
             for part in &obj.parts {
                 let mut writers: BTreeMap<usize, Box<dyn ShardWriter>> = BTreeMap::new();
                 if !inline {
-                    for d in &targets {
+                    for d in targets {
                         writers
                             .insert(*d, self.drives[*d].create_shard(ids[d], part.number).await?);
                     }
                 }
                 for index in 0..self.layout.block_count(part.size) {
                     let shards = reader.read_all_shards(part, index).await?;
-                    for d in &targets {
+                    for d in targets {
                         let shard = shards[self.shard_of(*d, bucket, key)]
                             .as_ref()
                             .expect("reconstructed");
@@ -166,7 +229,7 @@ impl ErasureSet {
                     w.finish().await?;
                 }
             }
-            for d in &targets {
+            for d in targets {
                 let o = new_records.get_mut(d).expect("target").versions[vi]
                     .object
                     .as_mut()
@@ -175,34 +238,23 @@ impl ErasureSet {
                 o.data = if inline {
                     DataLocation::Inline(inline_bytes.remove(d).unwrap_or_default())
                 } else {
-                    staged.entry(*d).or_default().push(ids[d]);
                     DataLocation::Dir(ids[d])
                 };
             }
         }
-        let commits = targets.iter().map(|d| {
-            let commit = Commit {
-                bucket: bucket.into(),
-                key: key.into(),
-                record: new_records.remove(d),
-                staged: staged.remove(d).unwrap_or_default(),
-                free: records[*d]
-                    .clone()
-                    .flatten()
-                    .map(|r| r.data_dirs())
-                    .unwrap_or_default(),
-            };
-            self.drives[*d].commit(commit)
+        Ok(())
+    }
+
+    async fn discard_staged(&self, staged: &BTreeMap<usize, Vec<Uuid>>) {
+        let discards = staged.iter().flat_map(|(d, ids)| {
+            ids.iter()
+                .map(move |id| self.drives[*d].discard_staging(*id))
         });
-        for r in join_all(commits).await {
-            match r {
-                Ok(()) => result.rebuilt += 1,
-                Err(e) => {
-                    tracing::warn!(%bucket, %key, error = %e, "could not write a healed copy")
-                }
+        for r in join_all(discards).await {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "could not discard a staged heal copy");
             }
         }
-        Ok(result)
     }
 
     /// Every key any online drive of the set has in `bucket`, in order, one page at a time.

@@ -30,7 +30,7 @@ pub mod versions;
 
 pub use drive::Drive;
 pub use error::{Result, StorageError};
-pub use heal::HealReport;
+pub use heal::{HealReport, ObjectHeal};
 pub use local::LocalDrive;
 pub use set::{ByteStream, ErasureSet, ObjectView, Precondition, PutOptions, Staged};
 pub use store::{Store, VersionEntry, VersionPage};

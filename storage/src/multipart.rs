@@ -113,6 +113,13 @@ impl ErasureSet {
         )
         .await;
         staged.mark_committed();
+        // A drive that missed the part keeps no staged copy of it.
+        let discards = results
+            .iter()
+            .zip(&self.drives)
+            .filter(|(r, _)| r.is_err())
+            .map(|(_, d)| d.discard_staging(part.staging));
+        join_all(discards).await;
         self.count_ok(&results, "part commit")?;
         Ok(part)
     }

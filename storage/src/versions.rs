@@ -197,6 +197,21 @@ impl ErasureSet {
                 needed: self.layout.write_quorum(),
             });
         }
+        // A drive that missed the commit still holds its staged shards; healing writes anew.
+        let discards = results
+            .iter()
+            .enumerate()
+            .filter(|(_, ok)| !**ok)
+            .flat_map(|(d, _)| {
+                staged
+                    .iter()
+                    .map(move |id| self.drives[d].discard_staging(*id))
+            });
+        for r in join_all(discards).await {
+            if let Err(e) = r {
+                tracing::debug!(%bucket, %key, error = %e, "could not discard staged shards");
+            }
+        }
         self.release_removed(bucket, key, &results, plan.removed)
             .await;
         Ok(plan.outcome)

@@ -213,6 +213,14 @@ async fn get(store: &Store, key: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+async fn heal(store: &Store, key: &str) -> storage::ObjectHeal {
+    store
+        .set_for("bkt", key)
+        .heal_object("bkt", key)
+        .await
+        .unwrap()
+}
+
 /// Reads `key` with two drives offline, for several pairs: every read must give `want`.
 async fn reads_with_pairs_offline(f: &Fixture, key: &str, want: &[u8]) {
     for pair in [[0, 1], [2, 3], [1, 2]] {
@@ -320,12 +328,7 @@ async fn one_failed_drive_is_tolerated_and_healed() {
         .await
         .unwrap()
         .is_none());
-    let healed = f
-        .store
-        .set_for("bkt", "k")
-        .heal_object("bkt", "k")
-        .await
-        .unwrap();
+    let healed = heal(&f.store, "k").await;
     assert_eq!(healed.rebuilt, 1);
     assert!(f.drives[3]
         .inner
@@ -432,4 +435,22 @@ async fn listing_pages_in_order_with_a_drive_offline() {
             .collect::<Vec<_>>(),
         ["top"]
     );
+}
+
+#[tokio::test]
+async fn a_drive_that_misses_a_commit_or_its_heal_keeps_nothing_staged() {
+    let f = fixture().await;
+    f.drives[3].fail_commits.store(true, Ordering::SeqCst);
+    put(&f.store, "k", &sample(2 * 1024 * 1024 + 9, 4))
+        .await
+        .unwrap();
+    let staged = || {
+        std::fs::read_dir(f.dir.path().join("d3/.strata/tmp"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(staged(), 0, "after the write");
+    let healed = heal(&f.store, "k").await;
+    assert_eq!(healed.rebuilt, 0);
+    assert_eq!(staged(), 0, "after the heal");
 }
