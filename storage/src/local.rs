@@ -53,8 +53,20 @@ const READERS: usize = 4;
 /// of read connections (WAL lets them read while the writer commits).
 struct MetaDb {
     writer: Mutex<mpsc::Sender<WriteRequest>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
+}
+
+impl Drop for MetaDb {
+    /// Closes the writer's connection before returning: SQLite removes the `-wal` file by
+    /// name when its last connection closes, and would remove a re-created database's.
+    fn drop(&mut self) {
+        *self.writer.lock().expect("lock") = mpsc::channel().0;
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl MetaDb {
@@ -71,11 +83,12 @@ impl MetaDb {
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel::<WriteRequest>();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("strata-meta-writer".into())
             .spawn(move || group_commit_loop(conn, rx))?;
         Ok(Self {
             writer: Mutex::new(tx),
+            writer_thread: Some(writer_thread),
             readers,
             next_reader: Default::default(),
         })
@@ -866,14 +879,34 @@ impl Drive for LocalDrive {
                     expected.drive_index
                 )));
             }
-            Ok(None) | Err(_) => {}
+            Ok(None) => {}
+            // An unreadable format (too many open files, an I/O error) is not a wipe, and
+            // re-initialising would destroy data that may well be intact.
+            Err(e) => return Err(e),
         }
         // Wiped or replaced: nothing left on it can be trusted (a heal may even have written
         // into the old, unlinked database), so start over with an empty drive of the same
         // identity and let healing fill it.
         tracing::warn!(drive = %self.label, "drive lost its format; re-initialising it for healing");
         self.online.store(false, Ordering::SeqCst);
-        *self.db.write().expect("lock") = None;
+        let old = self.db.write().expect("lock").take();
+        if let Some(mut old) = old {
+            // Every connection to the old files must be closed before the files are removed
+            // and created anew (SQLite shares per-inode state and may remove the new `-wal`).
+            // Requests still holding it finish: the writer serves them until it is dropped.
+            let db = loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => break db,
+                    Err(shared) => old = shared,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            };
+            Self::blocking(move || {
+                drop(db);
+                Ok(())
+            })
+            .await?;
+        }
         let root = self.root.clone();
         Self::blocking(move || {
             fs::create_dir_all(&root)?;
@@ -983,19 +1016,23 @@ mod tests {
         }
     }
 
+    /// A commit that sets `key`'s record and stages nothing.
+    fn commit_of(bucket: &str, key: &str, record: ObjectRecord) -> Commit {
+        Commit {
+            bucket: bucket.into(),
+            key: key.into(),
+            record: Some(record),
+            staged: vec![],
+            free: vec![],
+        }
+    }
+
     #[tokio::test]
     async fn commits_and_lists_in_byte_order() {
         let dir = tempfile::tempdir().unwrap();
         let drive = LocalDrive::open(dir.path()).unwrap();
         for key in ["b", "a/2", "a/1", "é", "Z"] {
-            let c = Commit {
-                bucket: "bk".into(),
-                key: key.into(),
-                record: Some(record(1)),
-                staged: vec![],
-                free: vec![],
-            };
-            drive.commit(c).await.unwrap();
+            drive.commit(commit_of("bk", key, record(1))).await.unwrap();
         }
         let all = drive.list_records("bk", b"", None, 100).await.unwrap();
         let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
@@ -1047,6 +1084,38 @@ mod tests {
             .join(".strata/tmp")
             .join(orphan.to_string())
             .exists());
+    }
+
+    #[tokio::test]
+    async fn only_a_missing_format_counts_as_a_wiped_drive() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path()).unwrap();
+        let format = Format {
+            version: 1,
+            deployment_id: Uuid::new_v4(),
+            set_index: 0,
+            drive_index: 0,
+            set_count: 1,
+            set_drive_count: 1,
+        };
+        drive.write_format(&format).await.unwrap();
+        drive.commit(commit_of("b", "k", record(1))).await.unwrap();
+        assert!(!drive.check(&format).await.unwrap());
+
+        // A format that cannot be read leaves the drive and its records alone.
+        let path = dir.path().join(".strata/format.json");
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        assert!(drive.check(&format).await.is_err());
+        fs::remove_dir(&path).unwrap();
+        drive.write_format(&format).await.unwrap();
+        assert!(drive.read_record("b", "k").await.unwrap().is_some());
+
+        // A missing one means the drive was wiped or replaced: it starts over, empty.
+        fs::remove_file(&path).unwrap();
+        assert!(drive.check(&format).await.unwrap());
+        assert!(drive.read_record("b", "k").await.unwrap().is_none());
+        assert_eq!(drive.read_format().await.unwrap(), Some(format));
     }
 
     #[tokio::test]
