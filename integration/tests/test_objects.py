@@ -67,6 +67,30 @@ def test_metadata_and_headers_round_trip(s3, bucket):
     assert g["Metadata"]["color"] == "blue"
 
 
+def test_website_redirect_location(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="page", Body=b"p", WebsiteRedirectLocation="/other.html")
+    assert s3.head_object(Bucket=bucket, Key="page")["WebsiteRedirectLocation"] == "/other.html"
+    assert s3.get_object(Bucket=bucket, Key="page")["WebsiteRedirectLocation"] == "/other.html"
+    # Each object's own: a copy keeps it only when the request gives it again.
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "page"})
+    assert "WebsiteRedirectLocation" not in s3.head_object(Bucket=bucket, Key="copy")
+    # Changing only the redirect is a legal copy of an object onto itself.
+    s3.copy_object(Bucket=bucket, Key="page", CopySource={"Bucket": bucket, "Key": "page"},
+                   WebsiteRedirectLocation="https://example.com/")
+    assert s3.head_object(Bucket=bucket, Key="page")["WebsiteRedirectLocation"] == "https://example.com/"
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", WebsiteRedirectLocation="http://example.com/x")
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=b"m")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3.head_object(Bucket=bucket, Key="mp")["WebsiteRedirectLocation"] == "http://example.com/x"
+    for bad in ["other.html", "ftp://example.com/", "/" + "a" * 2048]:
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=bucket, Key="bad", Body=b"b", WebsiteRedirectLocation=bad)
+        assert (error_code(e), status(e)) == ("InvalidRedirectLocation", 400)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="bad")
+
+
 def test_metadata_too_large(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="m", Body=b"x", Metadata={"big": "v" * 2100})

@@ -136,6 +136,9 @@ pub struct ContentHeaders {
     pub content_language: Option<String>,
     pub cache_control: Option<String>,
     pub expires: Option<String>,
+    /// `x-amz-website-redirect-location`; each object's own, never copied from a source.
+    #[serde(default)]
+    pub website_redirect_location: Option<String>,
 }
 
 /// A client-supplied `x-amz-checksum-*`, verified on write and returned on request.

@@ -6,13 +6,14 @@ use super::lock::new_version_lock;
 use super::put::StagedBody;
 use super::versioning::{version_header, versioning, which};
 use super::{
-    content_headers, etag, parse_tagging, storage_class, timestamp, user_metadata, Gateway,
+    content_headers, etag, parse_tagging, redirect_location, storage_class, timestamp,
+    user_metadata, Gateway,
 };
 use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use std::sync::Arc;
-use storage::meta::{ObjectVersion, StoredChecksum};
+use storage::meta::{ContentHeaders, ObjectVersion, StoredChecksum};
 use storage::{ByteStream, PutOptions, StorageError};
 
 /// Conditions on the copy source (`x-amz-copy-source-if-*`); any failure is a 412.
@@ -178,7 +179,11 @@ impl Gateway {
         {
             // Copying an older version onto its own key is how a version is restored.
             let same = **bucket == *input.bucket && **key == *input.key && version_id.is_none();
-            if same && !replace_meta && input.storage_class.is_none() && !replace_tags {
+            let changes = replace_meta
+                || replace_tags
+                || input.storage_class.is_some()
+                || input.website_redirect_location.is_some();
+            if same && !changes {
                 return Err(s3_error!(
                     InvalidRequest,
                     "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -197,10 +202,15 @@ impl Gateway {
                 input.content_language,
                 input.cache_control,
                 input.expires,
-            );
+                input.website_redirect_location,
+            )?;
             (h, user_metadata(input.metadata)?)
         } else {
-            (src.headers.clone(), src.user_metadata.clone())
+            let headers = ContentHeaders {
+                website_redirect_location: redirect_location(input.website_redirect_location)?,
+                ..src.headers.clone()
+            };
+            (headers, src.user_metadata.clone())
         };
         let tags = if replace_tags {
             parse_tagging(input.tagging.as_deref())?

@@ -294,6 +294,7 @@ impl Gateway {
             checksum_sha1: checksum.checksum_sha1,
             checksum_sha256: checksum.checksum_sha256,
             checksum_type,
+            website_redirect_location: obj.headers.website_redirect_location.clone(),
             ..Default::default()
         };
         Ok(S3Response::new(out))
@@ -358,6 +359,7 @@ impl Gateway {
             checksum_sha1: checksum.checksum_sha1,
             checksum_sha256: checksum.checksum_sha256,
             checksum_type,
+            website_redirect_location: obj.headers.website_redirect_location.clone(),
             ..Default::default()
         };
         let mut resp = S3Response::new(out);

@@ -82,14 +82,34 @@ pub fn content_headers(
     content_language: Option<String>,
     cache_control: Option<String>,
     expires: Option<Timestamp>,
-) -> ContentHeaders {
-    ContentHeaders {
+    website_redirect_location: Option<String>,
+) -> S3Result<ContentHeaders> {
+    Ok(ContentHeaders {
         content_type: content_type.map(|c| c.to_string()),
         content_encoding,
         content_disposition,
         content_language,
         cache_control,
         expires: expires.as_ref().and_then(http_date),
+        website_redirect_location: redirect_location(website_redirect_location)?,
+    })
+}
+
+/// Checks an `x-amz-website-redirect-location` as S3 does: a path in the bucket or a URL.
+pub fn redirect_location(value: Option<String>) -> S3Result<Option<String>> {
+    const MAX_LEN: usize = 2048;
+    match value {
+        Some(v)
+            if !["/", "http://", "https://"].iter().any(|p| v.starts_with(p))
+                || v.len() > MAX_LEN =>
+        {
+            Err(custom_error(
+                "InvalidRedirectLocation",
+                http::StatusCode::BAD_REQUEST,
+                "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.",
+            ))
+        }
+        v => Ok(v),
     }
 }
 
