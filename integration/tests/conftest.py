@@ -3,6 +3,7 @@ their own data directories, always stops them, and hands out real clients (boto3
 
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -52,7 +53,7 @@ class Strata:
         self.data = pathlib.Path(data)
         self.drives = drives
         self.user, self.password = user, password
-        self.port = free_port()
+        self.port = None  # chosen by the server on its first start, kept for restarts
         self.proc = None
         self.log = self.data.parent / f"{self.data.name}-server.log"
 
@@ -71,17 +72,35 @@ class Strata:
 
     def start(self, timeout=30):
         log = open(self.log, "ab")
+        offset = log.tell()
         self.proc = subprocess.Popen(
-            [BIN, "server", "--address", f"127.0.0.1:{self.port}", "--data", str(self.data), "--drives", str(self.drives)],
+            [BIN, "server", "--address", f"127.0.0.1:{self.port or 0}", "--data", str(self.data), "--drives", str(self.drives)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env(),
         )
         try:
+            if self.port is None:
+                # Port 0: the kernel picks a free port, so no other process can take it
+                # between choosing and binding; the server prints the one it got.
+                self.port = self._announced_port(offset, timeout)
             wait_ready(self.endpoint, timeout, self.proc)
         except RuntimeError as e:
             raise RuntimeError(f"{e}: {self.log.read_text()[-2000:]}") from None
         return self
+
+    def _announced_port(self, offset, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(self.log, "rb") as f:
+                f.seek(offset)
+                found = re.search(rb"Strata S3 endpoint: http://127\.0\.0\.1:(\d+)", f.read())
+            if found:
+                return int(found.group(1))
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"strata exited with {self.proc.returncode}")
+            time.sleep(0.02)
+        raise RuntimeError("strata did not announce its endpoint")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -319,7 +319,8 @@ def test_backup_run_with_expiring_and_kept_compliance_blocks(s3, lock_bucket):
     blocks = {}  # key -> [version id, data, retain-until]
     for i in range(12):
         data = rnd.randbytes(rnd.randint(1 * MiB, 4 * MiB))
-        until = later(4) if i % 2 == 0 else later(DAY)
+        # Ten seconds: the date must still lie ahead when a slow machine sends the PUT.
+        until = later(10) if i % 2 == 0 else later(DAY)
         key = f"backup/blocks/{i:04d}"
         vid = s3.put_object(Bucket=b, Key=key, Body=data, ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)["VersionId"]
         blocks[key] = [vid, data, until]
