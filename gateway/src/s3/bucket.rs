@@ -1,5 +1,6 @@
 //! Bucket operations: create, head, delete, list, location.
 
+use super::acl::check_new_bucket;
 use super::lock::{LockConfig, OBJECT_LOCK};
 use super::versioning::VERSIONING;
 use super::{require_bucket, timestamp, Gateway, RESERVED_BUCKETS};
@@ -83,6 +84,7 @@ impl Gateway {
                 input.bucket
             ));
         }
+        check_new_bucket(&input)?;
         if aws_reserved(&input.bucket) {
             return Err(s3_error!(
                 InvalidBucketName,

@@ -1,6 +1,7 @@
 //! CopyObject, and reading a copy source (shared with UploadPartCopy). Copies stream the
 //! source through the write path: new shards, same bytes.
 
+use super::acl::check_object_acl;
 use super::checksum::{fill_checksums, Algorithm};
 use super::lock::new_version_lock;
 use super::put::StagedBody;
@@ -147,6 +148,7 @@ impl Gateway {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         let target = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        check_object_acl!(input)?;
         let state = versioning(&target);
         let (retention, legal_hold) = new_version_lock(
             &target,

@@ -204,7 +204,7 @@ impl Overrides {
 
 impl Gateway {
     /// The addressed version, and its `x-amz-version-id` as the response shows it.
-    async fn read_view(
+    pub(super) async fn read_view(
         &self,
         bucket: &str,
         key: &str,

@@ -2,8 +2,11 @@
 //! each operation onto the store. One file per operation family:
 //! `bucket` (create, delete, head, list, location), `put`, `get` (GET and HEAD), `list`,
 //! `delete`, `copy`, `multipart`, `versioning` (bucket state, version listing), `lock` (object
-//! lock), `tagging`; `checksum` and `error` are shared.
+//! lock), `tagging`, `acl` (owner-only ACLs), `attributes` (GetObjectAttributes); `checksum`
+//! and `error` are shared.
 
+mod acl;
+mod attributes;
 mod bucket;
 pub use bucket::REGION;
 pub use put::content_md5;
@@ -217,6 +220,41 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.delete_bucket_op(req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.get_bucket_acl_op(req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.put_bucket_acl_op(req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.get_object_acl_op(req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.put_object_acl_op(req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.get_object_attributes_op(req).await
     }
 
     async fn get_bucket_location(

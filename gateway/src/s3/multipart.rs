@@ -1,6 +1,7 @@
 //! Multipart uploads: create, upload part (and part copy), complete, abort, list parts and
 //! list uploads.
 
+use super::acl::check_object_acl;
 use super::bucket::owner;
 use super::checksum::{self, checksums_of, fill_checksums, Algorithm};
 use super::copy::SourceConditions;
@@ -193,6 +194,7 @@ impl Gateway {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        check_object_acl!(input)?;
         let (retention, legal_hold) = new_version_lock(
             &bucket,
             input.object_lock_mode.as_ref(),

@@ -2,6 +2,7 @@
 //! stream the body into the erasure set while computing MD5 and the requested checksum once,
 //! then verify `Content-MD5` and `x-amz-checksum-*` before anything becomes visible.
 
+use super::acl::check_object_acl;
 use super::checksum::{self, fill_checksums, Algorithm, Requested};
 use super::lock::new_version_lock;
 use super::versioning::{version_header, versioning};
@@ -181,6 +182,7 @@ impl Gateway {
             ..
         } = req;
         let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        check_object_acl!(input)?;
         if input.content_length.is_some_and(|l| l > MAX_PUT_SIZE) {
             return Err(s3_error!(
                 EntityTooLarge,
