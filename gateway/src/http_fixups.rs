@@ -2,9 +2,10 @@
 //! the Range header is not one byte range it can parse (s3s refuses such a request), answers
 //! a ranged HEAD with 206 (s3s always sends 200 for HEAD), refuses presigned URLs meant to
 //! live longer than a week (s3s accepts them), and calls a malformed `x-amz-content-sha256`
-//! InvalidArgument (s3s reports a signature mismatch).
+//! InvalidArgument (s3s reports a signature mismatch), and sends GetObjectAttributes' ETag
+//! without quotes (s3s quotes every ETag).
 
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, Method, Request, Response, StatusCode, Uri};
 use s3s::{S3Error, S3ErrorCode};
 
 /// The longest a SigV4 presigned URL may be valid, in seconds (seven days).
@@ -129,9 +130,50 @@ pub fn ranged_head_is_partial<B>(method: &Method, resp: &mut Response<B>) {
     }
 }
 
+/// Whether a request is GetObjectAttributes (`GET …?attributes`).
+pub fn is_object_attributes(method: &Method, uri: &Uri) -> bool {
+    *method == Method::GET
+        && uri.query().is_some_and(|q| {
+            q.split('&')
+                .any(|kv| kv.split('=').next() == Some("attributes"))
+        })
+}
+
+/// GetObjectAttributes is the one answer whose `<ETag>` S3 sends without quotes.
+pub fn unquoted_etag(xml: &str) -> Option<String> {
+    let start = xml.find("<ETag>\"")? + "<ETag>".len();
+    let end = start + xml[start..].find("</ETag>")?;
+    let unquoted = xml[start..end].trim_matches('"');
+    Some(format!("{}{unquoted}{}", &xml[..start], &xml[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_etag_loses_its_quotes() {
+        let xml = "<GetObjectAttributesResponse><ETag>\"abc-2\"</ETag><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>";
+        assert_eq!(
+            unquoted_etag(xml).unwrap(),
+            "<GetObjectAttributesResponse><ETag>abc-2</ETag><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>"
+        );
+        assert_eq!(unquoted_etag("<GetObjectAttributesResponse/>"), None);
+        let get = Method::GET;
+        assert!(is_object_attributes(
+            &get,
+            &"/b/k?attributes".parse().unwrap()
+        ));
+        assert!(is_object_attributes(
+            &get,
+            &"/k?versionId=1&attributes=".parse().unwrap()
+        ));
+        assert!(!is_object_attributes(&get, &"/b/k?acl".parse().unwrap()));
+        assert!(!is_object_attributes(
+            &Method::PUT,
+            &"/b/k?attributes".parse().unwrap()
+        ));
+    }
 
     #[test]
     fn single_byte_ranges_are_kept_and_the_rest_dropped() {

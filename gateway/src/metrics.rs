@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by API and status, latency, bytes in and out, drive state.
+//! Prometheus metrics: requests by API and status, latency, bytes in and out, drive state,
+//! the heal queue.
 
 use http::{Method, Uri};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -33,6 +34,18 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     drive_online: Family<DriveLabels, Gauge>,
+    heal_pending: Gauge,
+    heals: Family<HealLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HealLabels {
+    result: &'static str,
+}
+
+/// Raises a counter to a total kept elsewhere (totals only grow).
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }
 
 impl Default for Metrics {
@@ -45,6 +58,8 @@ impl Default for Metrics {
         let bytes_in = Counter::default();
         let bytes_out = Counter::default();
         let drive_online = Family::<DriveLabels, Gauge>::default();
+        let heal_pending = Gauge::default();
+        let heals = Family::<HealLabels, Counter>::default();
         registry.register(
             "s3_requests",
             "S3 requests by API and HTTP status",
@@ -70,8 +85,20 @@ impl Default for Metrics {
             "1 when the drive is online",
             drive_online.clone(),
         );
+        registry.register(
+            "heal_queue_pending",
+            "Keys waiting to be healed or for a retry of a failed heal",
+            heal_pending.clone(),
+        );
+        registry.register(
+            "heal_queue_heals",
+            "Queued heals by result: healed, failed (retried later), given_up (left for the next full heal)",
+            heals.clone(),
+        );
         Self {
             registry,
+            heal_pending,
+            heals,
             requests,
             latency,
             bytes_in,
@@ -106,6 +133,17 @@ impl Metrics {
                 drive: drive.to_owned(),
             })
             .set(i64::from(online));
+    }
+
+    pub fn set_heal_queue(&self, stats: storage::HealQueueStats) {
+        self.heal_pending.set(stats.pending as i64);
+        for (result, total) in [
+            ("healed", stats.healed),
+            ("failed", stats.failed_attempts),
+            ("given_up", stats.given_up),
+        ] {
+            catch_up(&self.heals.get_or_create(&HealLabels { result }), total);
+        }
     }
 
     /// The text exposition format.
@@ -220,6 +258,30 @@ mod tests {
         assert!(text.contains("strata_s3_sent_bytes_total 10"), "{text}");
         assert!(
             text.contains("strata_drive_online{drive=\"/d1\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn heal_counters_follow_the_queue_totals() {
+        let m = Metrics::default();
+        let mut stats = storage::HealQueueStats {
+            pending: 2,
+            healed: 5,
+            failed_attempts: 1,
+            given_up: 0,
+        };
+        m.set_heal_queue(stats);
+        stats.healed = 7;
+        m.set_heal_queue(stats);
+        let text = m.encode();
+        assert!(text.contains("strata_heal_queue_pending 2"), "{text}");
+        assert!(
+            text.contains("strata_heal_queue_heals_total{result=\"healed\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("strata_heal_queue_heals_total{result=\"failed\"} 1"),
             "{text}"
         );
     }

@@ -138,6 +138,7 @@ impl Node {
                         self.metrics.set_drive(d.label(), d.is_online());
                     }
                 }
+                self.metrics.set_heal_queue(self.store.heal_queue_stats());
                 let mut r = text(StatusCode::OK, self.metrics.encode());
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
@@ -173,6 +174,7 @@ impl Node {
         // leave fewer than a quorum of drives holding it.
         let node = self.clone();
         let method = req.method().clone();
+        let attributes = http_fixups::is_object_attributes(&method, req.uri());
         http_fixups::drop_unusable_range(&mut req);
         let refused = http_fixups::refusal(&req);
         let call = tokio::spawn(async move {
@@ -199,7 +201,9 @@ impl Node {
         };
         http_fixups::ranged_head_is_partial(&method, &mut resp);
         if resp.status().is_client_error() || resp.status().is_server_error() {
-            resp = with_request_id(resp, &request_id).await;
+            resp = patch_body(resp, |text| with_request_id(text, &request_id)).await;
+        } else if attributes {
+            resp = patch_body(resp, http_fixups::unquoted_etag).await;
         }
         let h = resp.headers_mut();
         h.insert(
@@ -223,29 +227,38 @@ fn header_u64(h: &http::HeaderMap, name: &str) -> Option<u64> {
     h.get(name)?.to_str().ok()?.parse().ok()
 }
 
-/// Adds `<RequestId>` to an XML error body that lacks one (errors raised inside s3s).
-async fn with_request_id(resp: Response<Body>, request_id: &str) -> Response<Body> {
+/// Rewrites a small XML body with `patch` (which answers `None` to leave it alone).
+async fn patch_body(
+    resp: Response<Body>,
+    patch: impl FnOnce(&str) -> Option<String>,
+) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     let Ok(collected) = body.collect().await else {
         return Response::from_parts(parts, Body::empty());
     };
     let bytes = collected.to_bytes();
-    let text = String::from_utf8_lossy(&bytes);
-    let body = if text.contains("</Error>") && !text.contains("<RequestId>") {
-        let patched = text.replacen(
+    let body = match patch(&String::from_utf8_lossy(&bytes)) {
+        Some(patched) => {
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(patched.len()),
+            );
+            Bytes::from(patched)
+        }
+        None => bytes,
+    };
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Adds `<RequestId>` to an XML error body that lacks one (errors raised inside s3s).
+fn with_request_id(text: &str, request_id: &str) -> Option<String> {
+    (text.contains("</Error>") && !text.contains("<RequestId>")).then(|| {
+        text.replacen(
             "</Error>",
             &format!("<RequestId>{request_id}</RequestId></Error>"),
             1,
-        );
-        parts.headers.insert(
-            http::header::CONTENT_LENGTH,
-            HeaderValue::from(patched.len()),
-        );
-        Bytes::from(patched)
-    } else {
-        bytes
-    };
-    Response::from_parts(parts, Body::from(body))
+        )
+    })
 }
 
 /// Serves the node until SIGINT or SIGTERM.

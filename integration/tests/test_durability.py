@@ -8,6 +8,7 @@ import shutil
 import time
 
 import pytest
+import requests
 
 MiB = 1024 * 1024
 
@@ -100,6 +101,41 @@ def test_flipped_bytes_are_detected_and_repaired(own_server):
         (healed,) = shard_files(shard.parents[2].parent)
         assert healed.read_bytes() == original
     assert s3.get_object(Bucket="bitrot", Key="obj")["Body"].read() == data
+
+
+def metric(server, name):
+    """The value of an unlabelled or fully labelled metric line, 0 when absent."""
+    for line in requests.get(server.endpoint + "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0
+
+
+def test_a_read_that_finds_damage_heals_it_in_the_background(own_server):
+    s3 = own_server.client()
+    s3.create_bucket(Bucket="onread")
+    data = os.urandom(3 * MiB)  # three blocks
+    s3.put_object(Bucket="onread", Key="obj", Body=data)
+    # Block i is damaged on drive i + 1 only, so every block still has three good shards; and
+    # of any three drives one holds a data shard, which the read uses and finds bad.
+    victims = []
+    for block in range(3):
+        (shard,) = shard_files(own_server.drive_dir(block + 1))
+        original = shard.read_bytes()
+        offset = block * (len(original) // 3) + len(original) // 6
+        shard.write_bytes(original[:offset] + bytes([original[offset] ^ 0xFF]) + original[offset + 1:])
+        victims.append((block + 1, original))
+    healed = 'strata_heal_queue_heals_total{result="healed"}'
+    assert metric(own_server, healed) == 0
+    assert s3.get_object(Bucket="onread", Key="obj")["Body"].read() == data
+    deadline = time.time() + 20
+    while metric(own_server, healed) < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    assert metric(own_server, healed) == 1
+    assert metric(own_server, "strata_heal_queue_pending") == 0
+    for drive, original in victims:
+        (repaired,) = shard_files(own_server.drive_dir(drive))
+        assert repaired.read_bytes() == original, f"drive {drive}"
 
 
 def test_reads_fail_cleanly_beyond_parity(own_server):

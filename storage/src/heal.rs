@@ -36,6 +36,8 @@ pub struct HealReport {
 pub struct ObjectHeal {
     pub rebuilt: usize,
     pub removed: usize,
+    /// Drive copies that could not be written or removed.
+    pub failed: usize,
 }
 
 impl ErasureSet {
@@ -84,8 +86,9 @@ impl ErasureSet {
                         staged: vec![],
                         free: rec.data_dirs(),
                     };
-                    if self.drives[d].commit(commit).await.is_ok() {
-                        result.removed += 1;
+                    match self.drives[d].commit(commit).await {
+                        Ok(()) => result.removed += 1,
+                        Err(_) => result.failed += 1,
                     }
                 }
             }
@@ -162,16 +165,14 @@ impl ErasureSet {
         });
         for (d, r) in targets.iter().zip(join_all(commits).await) {
             match r {
-                Ok(()) => {
-                    result.rebuilt += 1;
-                    staged.remove(d);
-                }
+                Ok(()) => result.rebuilt += 1,
                 Err(e) => {
-                    tracing::warn!(%bucket, %key, error = %e, "could not write a healed copy")
+                    tracing::warn!(%bucket, %key, error = %e, "could not write a healed copy");
+                    result.failed += 1;
+                    self.drop_missed([*d], staged.get(d).map_or(&[][..], |ids| ids));
                 }
             }
         }
-        self.discard_staged(&staged).await;
         Ok(result)
     }
 
@@ -314,6 +315,12 @@ impl Store {
                                 report.records_removed += h.removed;
                                 if h.rebuilt > 0 {
                                     report.objects_healed += 1;
+                                }
+                                if h.failed > 0 {
+                                    report.failures.push(format!(
+                                        "{}/{key}: {} drive copies could not be written",
+                                        bucket.name, h.failed
+                                    ));
                                 }
                             }
                             Err(e) => report.failures.push(format!("{}/{key}: {e}", bucket.name)),

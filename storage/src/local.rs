@@ -894,10 +894,16 @@ impl Drive for LocalDrive {
             // Every connection to the old files must be closed before the files are removed
             // and created anew (SQLite shares per-inode state and may remove the new `-wal`).
             // Requests still holding it finish: the writer serves them until it is dropped.
+            let waiting = std::time::Instant::now();
+            let mut warned = false;
             let db = loop {
                 match Arc::try_unwrap(old) {
                     Ok(db) => break db,
                     Err(shared) => old = shared,
+                }
+                if !warned && waiting.elapsed() > std::time::Duration::from_secs(30) {
+                    tracing::warn!(drive = %self.label, "re-initialisation still waits for requests using the old metadata database");
+                    warned = true;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             };

@@ -113,13 +113,8 @@ impl ErasureSet {
         )
         .await;
         staged.mark_committed();
-        // A drive that missed the part keeps no staged copy of it.
-        let discards = results
-            .iter()
-            .zip(&self.drives)
-            .filter(|(r, _)| r.is_err())
-            .map(|(_, d)| d.discard_staging(part.staging));
-        join_all(discards).await;
+        let missed = results.iter().enumerate().filter(|(_, r)| r.is_err());
+        self.drop_missed(missed.map(|(d, _)| d), &[part.staging]);
         self.count_ok(&results, "part commit")?;
         Ok(part)
     }
@@ -306,7 +301,7 @@ impl ErasureSet {
             }
         }
         if failed {
-            let _ = self.heal_queue.send((bucket.clone(), key.clone()));
+            self.heal_queue.push(bucket, key);
         }
     }
 

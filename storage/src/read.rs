@@ -175,10 +175,19 @@ impl BlockReader {
             if have >= layout.data {
                 break;
             }
+            let need = layout.data - have;
             want = (0..n)
                 .filter(|i| !tried[*i] && !self.bad[*i])
-                .take(layout.data - have)
+                .take(need)
                 .collect();
+            if want.is_empty() {
+                // A shard that failed its hash in an earlier block may be sound in this one:
+                // bitrot strikes blocks, not whole shards.
+                want = (0..n)
+                    .filter(|i| !tried[*i] && self.sources[*i].is_some())
+                    .take(need)
+                    .collect();
+            }
             if want.is_empty() {
                 return Err(StorageError::Corrupt(format!(
                     "block {index} of part {}: {have} of {} needed shards readable",
@@ -261,7 +270,7 @@ impl ErasureSet {
     fn heal_if_bad(&self, reader: &BlockReader, bucket: String, key: String) {
         if reader.bad.iter().any(|b| *b) {
             tracing::warn!(%bucket, %key, "bad shards found while reading; queued for healing");
-            let _ = self.heal_queue.send((bucket, key));
+            self.heal_queue.push(&bucket, &key);
         }
     }
 }

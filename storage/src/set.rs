@@ -5,6 +5,7 @@
 use crate::drive::{Drive, Format, ShardWriter};
 use crate::erasure::Erasure;
 use crate::error::{Result, StorageError};
+use crate::heal_queue::HealQueue;
 use crate::layout::{self, ErasureLayout, INLINE_LIMIT};
 use crate::locks::KeyLocks;
 use crate::meta::{
@@ -20,7 +21,6 @@ use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// A request body or other byte source being written.
@@ -132,7 +132,7 @@ pub struct ErasureSet {
     pub(crate) layout: ErasureLayout,
     pub(crate) erasure: Arc<Erasure>,
     pub(crate) locks: KeyLocks,
-    pub(crate) heal_queue: mpsc::UnboundedSender<(String, String)>,
+    pub(crate) heal_queue: Arc<HealQueue>,
 }
 
 impl ErasureSet {
@@ -141,7 +141,7 @@ impl ErasureSet {
         drives: Vec<Arc<dyn Drive>>,
         formats: Vec<Format>,
         layout: ErasureLayout,
-        heal_queue: mpsc::UnboundedSender<(String, String)>,
+        heal_queue: Arc<HealQueue>,
     ) -> Self {
         Self {
             index,
@@ -491,6 +491,32 @@ impl ErasureSet {
         let version = self.apply(bucket, key, &records, plan, &new_dirs).await?;
         staged.committed = true;
         Ok(version)
+    }
+}
+
+impl ErasureSet {
+    /// Drops, in the background, what `drives` staged for a commit they missed: the staging
+    /// directories, and the data directories of a commit that failed after moving them into
+    /// place (only when no record references them). Healing writes the drives' copies anew.
+    pub(crate) fn drop_missed(&self, drives: impl IntoIterator<Item = usize>, staged: &[Uuid]) {
+        let missed: Vec<Arc<dyn Drive>> =
+            drives.into_iter().map(|d| self.drives[d].clone()).collect();
+        if missed.is_empty() || staged.is_empty() {
+            return;
+        }
+        let staged = staged.to_vec();
+        tokio::spawn(async move {
+            for drive in missed {
+                for id in &staged {
+                    if let Err(e) = drive.discard_staging(*id).await {
+                        tracing::debug!(drive = drive.label(), error = %e, "could not discard staged shards");
+                    }
+                }
+                if let Err(e) = drive.remove_data(staged.clone()).await {
+                    tracing::debug!(drive = drive.label(), error = %e, "could not remove unreferenced data");
+                }
+            }
+        });
     }
 }
 

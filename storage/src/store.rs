@@ -4,6 +4,7 @@
 
 use crate::drive::{Drive, Format};
 use crate::error::{Result, StorageError};
+use crate::heal_queue::{HealKey, HealQueue, HealQueueStats};
 use crate::layout::ErasureLayout;
 use crate::list::{key_successor, prefix_successor, ListPage, ListedObject};
 use crate::meta::{now_ns, BucketRecord, ObjectRecord, UploadRecord, VersionRecord};
@@ -23,7 +24,8 @@ pub struct Store {
     pub deployment_id: Uuid,
     sets: Vec<Arc<ErasureSet>>,
     drives: Vec<Arc<dyn Drive>>,
-    heal_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(String, String)>>>,
+    heal_queue: Arc<HealQueue>,
+    heal_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<HealKey>>>,
     /// Bucket records read from a quorum, by name.
     bucket_cache: std::sync::RwLock<std::collections::HashMap<String, BucketRecord>>,
     /// One full heal at a time; a second caller waits, then runs its own pass.
@@ -109,7 +111,7 @@ impl Store {
                 }
             }
         }
-        let (heal_tx, heal_rx) = mpsc::unbounded_channel();
+        let (heal_queue, heal_rx) = HealQueue::new();
         let sets = (0..set_count)
             .map(|s| {
                 let range = s * per_set..(s + 1) * per_set;
@@ -129,7 +131,7 @@ impl Store {
                     drives[range].to_vec(),
                     formats,
                     layout,
-                    heal_tx.clone(),
+                    heal_queue.clone(),
                 ))
             })
             .collect();
@@ -137,6 +139,7 @@ impl Store {
             deployment_id,
             sets,
             drives,
+            heal_queue,
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
             healing: tokio::sync::Mutex::new(()),
             bucket_cache: Default::default(),
@@ -517,14 +520,8 @@ impl Store {
         if let Some(mut rx) = self.heal_rx.lock().expect("lock").take() {
             let store = self.clone();
             tokio::spawn(async move {
-                while let Some((bucket, key)) = rx.recv().await {
-                    if let Err(e) = store
-                        .set_for(&bucket, &key)
-                        .heal_object(&bucket, &key)
-                        .await
-                    {
-                        tracing::warn!(%bucket, %key, error = %e, "heal failed");
-                    }
+                while let Some(k) = rx.recv().await {
+                    store.heal_queued(k).await;
                 }
             });
         }
@@ -566,6 +563,33 @@ impl Store {
                 }
             }
         });
+    }
+
+    /// Heals one queued key; a failure is retried later by the queue.
+    async fn heal_queued(&self, k: HealKey) {
+        let attempts = self.heal_queue.start(&k);
+        let (bucket, key) = (&k.0, &k.1);
+        let error = match self.set_for(bucket, key).heal_object(bucket, key).await {
+            Ok(heal) if heal.failed == 0 => {
+                self.heal_queue.healed();
+                return;
+            }
+            Ok(heal) => format!("{} drive copies could not be written", heal.failed),
+            Err(e) => e.to_string(),
+        };
+        match self.heal_queue.failed(k.clone(), attempts) {
+            Some(delay) => {
+                tracing::warn!(bucket = %k.0, key = %k.1, %error, attempt = attempts + 1, retry_in = ?delay, "heal failed")
+            }
+            None => {
+                tracing::error!(bucket = %k.0, key = %k.1, %error, "heal failed too often; left for the next full heal")
+            }
+        }
+    }
+
+    /// The heal queue's counters, for metrics.
+    pub fn heal_queue_stats(&self) -> HealQueueStats {
+        self.heal_queue.stats()
     }
 
     /// Checks every drive's format, re-initialising wiped ones; returns how many were.

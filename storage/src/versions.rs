@@ -197,21 +197,8 @@ impl ErasureSet {
                 needed: self.layout.write_quorum(),
             });
         }
-        // A drive that missed the commit still holds its staged shards; healing writes anew.
-        let discards = results
-            .iter()
-            .enumerate()
-            .filter(|(_, ok)| !**ok)
-            .flat_map(|(d, _)| {
-                staged
-                    .iter()
-                    .map(move |id| self.drives[d].discard_staging(*id))
-            });
-        for r in join_all(discards).await {
-            if let Err(e) = r {
-                tracing::debug!(%bucket, %key, error = %e, "could not discard staged shards");
-            }
-        }
+        let missed = results.iter().enumerate().filter(|(_, ok)| !**ok);
+        self.drop_missed(missed.map(|(d, _)| d), staged);
         self.release_removed(bucket, key, &results, plan.removed)
             .await;
         Ok(plan.outcome)
@@ -240,7 +227,7 @@ impl ErasureSet {
             }
         }
         if took.iter().any(|ok| !ok) {
-            let _ = self.heal_queue.send((bucket.to_owned(), key.to_owned()));
+            self.heal_queue.push(bucket, key);
         }
     }
 

@@ -444,13 +444,61 @@ async fn a_drive_that_misses_a_commit_or_its_heal_keeps_nothing_staged() {
     put(&f.store, "k", &sample(2 * 1024 * 1024 + 9, 4))
         .await
         .unwrap();
-    let staged = || {
-        std::fs::read_dir(f.dir.path().join("d3/.strata/tmp"))
-            .unwrap()
-            .count()
+    let d3 = f.dir.path().join("d3");
+    let nothing_left = async || {
+        let count = |dir: &str| walkdir_count(&d3.join(dir));
+        count(".strata/tmp") == 0 && count("data") == 0
     };
-    assert_eq!(staged(), 0, "after the write");
+    assert!(eventually(nothing_left).await, "after the write");
     let healed = heal(&f.store, "k").await;
-    assert_eq!(healed.rebuilt, 0);
-    assert_eq!(staged(), 0, "after the heal");
+    assert_eq!((healed.rebuilt, healed.failed), (0, 1));
+    assert!(eventually(nothing_left).await, "after the heal");
+}
+
+/// Files below `dir`.
+fn walkdir_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type().map(|t| t.is_dir()) {
+                    Ok(true) => walkdir_count(&e.path()),
+                    _ => 1,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits up to ten seconds for `done`, letting background tasks run.
+async fn eventually(mut done: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_failed_heal_is_retried_until_the_drive_takes_it() {
+    let f = fixture().await;
+    f.store.start_background(vec![]);
+    f.drives[3].fail_commits.store(true, Ordering::SeqCst);
+    let data = sample(300_000, 5);
+    put(&f.store, "k", &data).await.unwrap();
+    assert!(eventually(async || f.store.heal_queue_stats().failed_attempts >= 2).await);
+    let on_d3 = async || f.drives[3].inner.read_record("bkt", "k").await.unwrap();
+    assert!(on_d3().await.is_none());
+    assert_eq!(f.store.heal_queue_stats().pending, 1);
+
+    f.drives[3].fail_commits.store(false, Ordering::SeqCst);
+    assert!(eventually(async || on_d3().await.is_some()).await);
+    let stats = f.store.heal_queue_stats();
+    assert_eq!((stats.healed, stats.pending, stats.given_up), (1, 0, 0));
+    for d in [0, 1] {
+        f.drives[d].offline.store(true, Ordering::SeqCst);
+    }
+    assert_eq!(get(&f.store, "k").await.unwrap(), data);
 }

@@ -7,7 +7,7 @@
 use super::bucket::owner;
 use super::{custom_error, require_bucket, Gateway};
 use s3s::dto::*;
-use s3s::{S3Error, S3Request, S3Response, S3Result};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 /// Canned ACLs that mean "the owner has full control, nobody else anything".
 const OWNER_ONLY: [&str; 2] = ["private", "bucket-owner-full-control"];
@@ -133,8 +133,19 @@ macro_rules! bucket_acl_headers {
     };
 }
 
-/// Checks the ACL headers of CreateBucket: a new bucket can only be private.
+/// Checks the ACL headers of CreateBucket: a new bucket can only be private, with ACLs
+/// disabled.
 pub fn check_new_bucket(input: &CreateBucketInput) -> S3Result<()> {
+    if let Some(o) = input
+        .object_ownership
+        .as_ref()
+        .filter(|o| o.as_str() != ObjectOwnership::BUCKET_OWNER_ENFORCED)
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            format!("Object ownership {} needs ACLs, which Strata does not support; use BucketOwnerEnforced", o.as_str()),
+        ));
+    }
     bucket_acl_headers!(input).check().map_err(|_| {
         custom_error(
             "InvalidBucketAclWithObjectOwnership",

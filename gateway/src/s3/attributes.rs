@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::meta::ObjectVersion;
 
+/// The default, and the most one page lists.
 const DEFAULT_MAX_PARTS: i32 = 1000;
 
 /// The attributes a request names.
@@ -66,7 +67,7 @@ fn object_parts(
     if !obj.etag.contains('-') {
         return Ok(None);
     }
-    let max = max.unwrap_or(DEFAULT_MAX_PARTS);
+    let max = max.unwrap_or(DEFAULT_MAX_PARTS).min(DEFAULT_MAX_PARTS);
     let marker = marker.unwrap_or(0);
     if max < 0 || marker < 0 {
         return Err(s3_error!(
@@ -108,7 +109,8 @@ fn object_parts(
     Ok(Some(GetObjectAttributesParts {
         is_truncated: Some(truncated),
         max_parts: Some(max),
-        next_part_number_marker: page.last().map(|p| p.number as i32),
+        // An empty page (max-parts 0) resumes where it started.
+        next_part_number_marker: Some(page.last().map_or(marker, |p| p.number as i32)),
         part_number_marker: Some(marker),
         parts,
         total_parts_count: Some(obj.parts.len() as i32),
