@@ -4,12 +4,13 @@
 //! check happens here, before s3s. A corrupted DeleteObjects body must not delete the wrong
 //! keys. Object bodies are checked as they stream, in the PUT path.
 
+use crate::idle_body::IDLE_MESSAGE;
 use crate::s3::checksum;
 use crate::s3::content_md5;
+use crate::s3::error::request_timeout;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use md5::{Digest, Md5};
 use s3s::{s3_error, Body, S3Error, S3ErrorCode, S3Result};
 
@@ -70,9 +71,13 @@ fn carries_document(method: &Method, query: Option<&str>) -> bool {
 
 /// The request with its body checked against its Content-MD5 and `x-amz-checksum-*` headers
 /// when it is an XML document that carries them; any other request passes through unread.
-pub async fn checked(req: Request<Incoming>) -> S3Result<Request<Body>> {
+pub async fn checked<B>(req: Request<B>) -> S3Result<Request<Body>>
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    Box<dyn std::error::Error + Send + Sync>: From<B::Error>,
+{
     if !carries_document(req.method(), req.uri().query()) {
-        return Ok(req.map(Body::from));
+        return Ok(req.map(Body::http_body));
     }
     let headers = req.headers();
     let md5 = content_md5(headers.get("content-md5").and_then(|v| v.to_str().ok()))?;
@@ -85,7 +90,7 @@ pub async fn checked(req: Request<Incoming>) -> S3Result<Request<Body>> {
         .get("x-amz-content-sha256")
         .is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
     if (md5.is_none() && sum.is_none()) || streaming {
-        return Ok(req.map(Body::from));
+        return Ok(req.map(Body::http_body));
     }
     let too_big = || s3_error!(MaxMessageLengthExceeded, "Your request was too big.");
     let length = headers.get(http::header::CONTENT_LENGTH);
@@ -104,6 +109,7 @@ pub async fn checked(req: Request<Incoming>) -> S3Result<Request<Body>> {
         .await
         .map_err(|e| match e.downcast_ref::<LengthLimitError>() {
             Some(_) => too_big(),
+            None if e.to_string() == IDLE_MESSAGE => request_timeout(),
             None => s3_error!(
                 IncompleteBody,
                 "You did not provide the number of bytes specified by the Content-Length HTTP header."

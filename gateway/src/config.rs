@@ -11,6 +11,8 @@ pub const DEFAULT_DATA: &str = "./data";
 pub const DEFAULT_DRIVES: usize = 4;
 pub const DEFAULT_USER: &str = "strataadmin";
 pub const DEFAULT_PASSWORD: &str = "strataadmin";
+/// Seconds a client may send nothing while a request is being read.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 60;
 
 /// The configuration file, as written by the operator.
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +28,8 @@ pub struct FileConfig {
     pub parity: Option<usize>,
     /// Base domains for virtual-host-style requests (`bucket.DOMAIN`).
     pub domains: Option<Vec<String>>,
+    /// Seconds a client may send nothing while its request headers or body are read.
+    pub idle_timeout: Option<u64>,
 }
 
 /// What `strata server` accepts on the command line.
@@ -46,6 +50,7 @@ pub struct Config {
     pub drives: Vec<PathBuf>,
     pub parity: Option<usize>,
     pub domains: Vec<String>,
+    pub idle_timeout: std::time::Duration,
     /// True when the built-in credentials are in use (printed at start).
     pub default_credentials: bool,
 }
@@ -135,6 +140,17 @@ impl Config {
                 origin("root_password")
             );
         }
+        let idle_timeout = match env("STRATA_IDLE_TIMEOUT") {
+            Some(text) => text.parse::<u64>().ok(),
+            None => Some(file.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)),
+        }
+        .filter(|s| (1..=3600).contains(s))
+        .with_context(|| {
+            format!(
+                "{} (or STRATA_IDLE_TIMEOUT): the idle timeout must be 1 to 3600 seconds",
+                origin("idle_timeout")
+            )
+        })?;
         let domains = file
             .domains
             .clone()
@@ -146,6 +162,7 @@ impl Config {
             drives,
             parity: file.parity,
             domains,
+            idle_timeout: std::time::Duration::from_secs(idle_timeout),
             default_credentials,
         })
     }
@@ -214,5 +231,14 @@ mod tests {
         assert!(e.contains("parity"), "{e}");
         let c = with_file("drives = [\"/a\", \"/b\"]\naddress = \"127.0.0.1:9999\"").unwrap();
         assert_eq!(c.drives.len(), 2);
+        let e = with_file("idle_timeout = 0").unwrap_err().to_string();
+        assert!(e.contains("`idle_timeout`"), "{e}");
+        assert_eq!(
+            with_file("idle_timeout = 5")
+                .unwrap()
+                .idle_timeout
+                .as_secs(),
+            5
+        );
     }
 }

@@ -9,6 +9,7 @@ mod admin;
 mod body_check;
 mod config;
 mod http_fixups;
+mod idle_body;
 mod metrics;
 mod s3;
 mod server;

@@ -5,6 +5,7 @@ use crate::admin::AdminRoute;
 use crate::body_check;
 use crate::config::Config;
 use crate::http_fixups;
+use crate::idle_body::IdleTimeout;
 use crate::metrics::{classify, Metrics};
 use crate::s3::Gateway;
 use anyhow::{Context, Result};
@@ -68,6 +69,7 @@ pub struct Node {
     pub store: Arc<Store>,
     s3: S3Service,
     metrics: Metrics,
+    idle_timeout: std::time::Duration,
 }
 
 /// Opens the drives and the store; refuses foreign drives with a clear message.
@@ -97,6 +99,7 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
         store,
         s3: builder.build(),
         metrics: Metrics::default(),
+        idle_timeout: config.idle_timeout,
     }))
 }
 
@@ -154,7 +157,7 @@ impl Node {
 
     pub async fn handle(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
         if let Some(resp) = self.probe(&req) {
             return Ok(resp);
@@ -173,6 +176,7 @@ impl Node {
         // goes away, and a write cut off between its drives' commits and its rollback would
         // leave fewer than a quorum of drives holding it.
         let node = self.clone();
+        let mut req = req.map(|body| IdleTimeout::new(body, self.idle_timeout));
         let method = req.method().clone();
         let attributes = http_fixups::is_object_attributes(&method, req.uri());
         http_fixups::drop_unusable_range(&mut req);
@@ -290,7 +294,12 @@ pub async fn serve(config: Config) -> Result<()> {
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // Request headers beyond 64 KiB are refused by hyper with 431 before anything is read; the
     // count is raised from hyper's 100, which 2 KiB of small x-amz-meta-* entries can pass.
-    http.http1().max_buf_size(64 * 1024).max_headers(512);
+    // A client that stops sending its headers is cut off like one that stops sending a body.
+    http.http1()
+        .max_buf_size(64 * 1024)
+        .max_headers(512)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.idle_timeout);
     let http = Arc::new(http);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);

@@ -1,5 +1,6 @@
 //! One mapping from storage errors to the S3 error a client sees.
 
+use crate::idle_body::IDLE_MESSAGE;
 use s3s::{s3_error, S3Error, S3ErrorCode};
 use storage::StorageError;
 
@@ -65,10 +66,20 @@ pub fn s3_err(e: StorageError) -> S3Error {
     }
 }
 
-/// Errors found while s3s decodes a request body (payload hash, chunk signatures, framing),
-/// told apart by the message of s3s's stream error.
+/// What S3 answers when a client stops sending its request.
+pub fn request_timeout() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::RequestTimeout,
+        "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+    )
+}
+
+/// Errors found while s3s decodes a request body (payload hash, chunk signatures, framing, a
+/// client that stopped sending), told apart by the message of s3s's stream error.
 fn body_error(message: String) -> S3Error {
-    if message.contains("Sha256Mismatch") {
+    if message.contains(IDLE_MESSAGE) {
+        request_timeout()
+    } else if message.contains("Sha256Mismatch") {
         let mut e = S3Error::with_message(
             S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
