@@ -5,6 +5,7 @@
 //! keys. Object bodies are checked as they stream, in the PUT path.
 
 use crate::idle_body::IDLE_MESSAGE;
+use crate::query::{has, names};
 use crate::s3::checksum;
 use crate::s3::content_md5;
 use crate::s3::error::request_timeout;
@@ -49,17 +50,6 @@ const BUFFER_BUDGET: usize = 64 * 1024 * 1024;
 /// authentication, and `BUFFERED` what they all do. Streaming (aws-chunked) documents are not
 /// buffered here; their checksum travels in a trailer and is left to s3s.
 const LIMIT: usize = 4 * 1024 * 1024;
-
-fn names(query: Option<&str>) -> impl Iterator<Item = &str> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split('=').next())
-}
-
-fn has(query: Option<&str>, name: &str) -> bool {
-    names(query).any(|n| n == name)
-}
 
 fn carries_document(method: &Method, query: Option<&str>) -> bool {
     match *method {

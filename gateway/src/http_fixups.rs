@@ -132,11 +132,7 @@ pub fn ranged_head_is_partial<B>(method: &Method, resp: &mut Response<B>) {
 
 /// Whether a request is GetObjectAttributes (`GET …?attributes`).
 pub fn is_object_attributes(method: &Method, uri: &Uri) -> bool {
-    *method == Method::GET
-        && uri.query().is_some_and(|q| {
-            q.split('&')
-                .any(|kv| kv.split('=').next() == Some("attributes"))
-        })
+    *method == Method::GET && crate::query::has(uri.query(), "attributes")
 }
 
 /// GetObjectAttributes is the one answer whose `<ETag>` S3 sends without quotes.

@@ -11,6 +11,7 @@ mod config;
 mod http_fixups;
 mod idle_body;
 mod metrics;
+mod query;
 mod s3;
 mod server;
 

@@ -159,11 +159,7 @@ impl Metrics {
 pub fn classify(method: &Method, uri: &Uri, copy_source: bool) -> &'static str {
     let path = uri.path().trim_start_matches('/');
     let query = uri.query().unwrap_or("");
-    let has = |name: &str| {
-        query
-            .split('&')
-            .any(|kv| kv.split('=').next() == Some(name))
-    };
+    let has = |name: &str| crate::query::has(uri.query(), name);
     let (bucket, key) = match path.split_once('/') {
         Some((b, k)) if !k.is_empty() => (b, Some(k)),
         Some((b, _)) => (b, None),
@@ -199,12 +195,15 @@ pub fn classify(method: &Method, uri: &Uri, copy_source: bool) -> &'static str {
         ("POST", false) if has("delete") => "DeleteObjects",
         ("GET", true) if has("uploadId") => "ListParts",
         ("GET", true) if has("tagging") => "GetObjectTagging",
+        ("GET", true) if has("attributes") => "GetObjectAttributes",
+        ("GET", true) if has("acl") => "GetObjectAcl",
         ("GET", true) => "GetObject",
         ("HEAD", true) => "HeadObject",
         ("PUT", true) if has("uploadId") && copy_source => "UploadPartCopy",
         ("PUT", true) if has("uploadId") => "UploadPart",
         ("PUT", true) if copy_source => "CopyObject",
         ("PUT", true) if has("tagging") => "PutObjectTagging",
+        ("PUT", true) if has("acl") => "PutObjectAcl",
         ("PUT", true) => "PutObject",
         ("POST", true) if has("uploads") => "CreateMultipartUpload",
         ("POST", true) if has("uploadId") => "CompleteMultipartUpload",
@@ -243,6 +242,11 @@ mod tests {
         );
         assert_eq!(c(Method::POST, "/b?delete", false), "DeleteObjects");
         assert_eq!(c(Method::DELETE, "/b/k", false), "DeleteObject");
+        assert_eq!(
+            c(Method::GET, "/b/k?attributes", false),
+            "GetObjectAttributes"
+        );
+        assert_eq!(c(Method::PUT, "/b/k?acl", false), "PutObjectAcl");
     }
 
     #[test]
