@@ -41,6 +41,18 @@ struct Conditions {
     if_unmodified_since: Option<IfUnmodifiedSince>,
 }
 
+/// The conditions of a `GetObjectInput` or `HeadObjectInput` (s3s types that share no trait).
+macro_rules! conditions_of {
+    ($input:expr) => {
+        Conditions {
+            if_match: $input.if_match,
+            if_none_match: $input.if_none_match,
+            if_modified_since: $input.if_modified_since,
+            if_unmodified_since: $input.if_unmodified_since,
+        }
+    };
+}
+
 fn condition_matches(cond: &ETagCondition, current: &str) -> bool {
     match cond {
         ETagCondition::Any => true,
@@ -182,6 +194,20 @@ struct Overrides {
     expires: Option<Timestamp>,
 }
 
+/// The `response-*` overrides of a `GetObjectInput` or `HeadObjectInput`.
+macro_rules! overrides_of {
+    ($input:expr) => {
+        Overrides {
+            cache_control: $input.response_cache_control,
+            content_disposition: $input.response_content_disposition,
+            content_encoding: $input.response_content_encoding,
+            content_language: $input.response_content_language,
+            content_type: $input.response_content_type,
+            expires: $input.response_expires,
+        }
+    };
+}
+
 impl Overrides {
     /// The headers a response carries: each override, else the stored header.
     fn over(self, h: &ContentHeaders) -> Self {
@@ -224,12 +250,7 @@ impl Gateway {
         let (view, version_id) = self
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
-        let conditions = Conditions {
-            if_match: input.if_match,
-            if_none_match: input.if_none_match,
-            if_modified_since: input.if_modified_since,
-            if_unmodified_since: input.if_unmodified_since,
-        };
+        let conditions = conditions_of!(input);
         let mod_time = view.version.mod_time_ns;
         check_conditions(&conditions, view.object(), mod_time)?;
         let span = served(view.object(), input.range, input.part_number)?;
@@ -255,15 +276,7 @@ impl Gateway {
         } else {
             stored_checksum(&obj, input.checksum_mode.as_ref())
         };
-        let o = Overrides {
-            cache_control: input.response_cache_control,
-            content_disposition: input.response_content_disposition,
-            content_encoding: input.response_content_encoding,
-            content_language: input.response_content_language,
-            content_type: input.response_content_type,
-            expires: input.response_expires,
-        }
-        .over(&obj.headers);
+        let o = overrides_of!(input).over(&obj.headers);
         let lock = LockHeaders::of(&obj);
         let out = GetObjectOutput {
             body: Some(body),
@@ -309,12 +322,7 @@ impl Gateway {
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let obj = view.object();
-        let conditions = Conditions {
-            if_match: input.if_match,
-            if_none_match: input.if_none_match,
-            if_modified_since: input.if_modified_since,
-            if_unmodified_since: input.if_unmodified_since,
-        };
+        let conditions = conditions_of!(input);
         check_conditions(&conditions, obj, view.version.mod_time_ns)?;
         let span = served(obj, input.range, input.part_number)?;
         let (checksum, checksum_type) = if span.partial {
@@ -322,15 +330,7 @@ impl Gateway {
         } else {
             stored_checksum(obj, input.checksum_mode.as_ref())
         };
-        let o = Overrides {
-            cache_control: input.response_cache_control,
-            content_disposition: input.response_content_disposition,
-            content_encoding: input.response_content_encoding,
-            content_language: input.response_content_language,
-            content_type: input.response_content_type,
-            expires: input.response_expires,
-        }
-        .over(&obj.headers);
+        let o = overrides_of!(input).over(&obj.headers);
         let lock = LockHeaders::of(obj);
         let out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
