@@ -300,7 +300,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .max_headers(512)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(config.idle_timeout);
-    let http = Arc::new(http);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -312,21 +312,35 @@ pub async fn serve(config: Config) -> Result<()> {
                 };
                 let _ = stream.set_nodelay(true);
                 let node = node.clone();
-                let http = http.clone();
+                let service = hyper::service::service_fn(move |req| node.clone().handle(req));
+                let conn = http.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| node.clone().handle(req));
-                    if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                    if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });
             }
-            _ = &mut shutdown => {
-                println!("shutting down");
-                return Ok(());
-            }
+            _ = &mut shutdown => break,
         }
     }
+    // Stop taking connections, let requests in flight finish (idle keep-alive connections
+    // close at once), then exit.
+    drop(listener);
+    println!(
+        "shutting down: finishing requests on {} connection(s), for up to {} s",
+        graceful.count(),
+        SHUTDOWN_GRACE.as_secs()
+    );
+    tokio::select! {
+        _ = graceful.shutdown() => println!("shut down"),
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => println!("shut down with requests unfinished"),
+    }
+    Ok(())
 }
+
+/// How long a stopping node waits for requests in flight (Kubernetes' default grace period).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -1,9 +1,16 @@
 """Start-up: the embedded default, configuration errors that name the key, admin info."""
 
 import json
+import os
+import signal
+import socket
 import subprocess
+import time
 
+import pytest
+import requests
 from conftest import BIN, Strata, free_port, wait_ready
+from sigv4 import sign_headers
 
 
 def test_default_layout_is_four_drives_under_data(tmp_path):
@@ -64,3 +71,28 @@ def test_config_file_drives_and_admin_info(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_stopping_finishes_requests_in_flight(own_server):
+    """SIGTERM stops new connections but lets an upload in progress finish and be kept."""
+    s3 = own_server.client()
+    s3.create_bucket(Bucket="drain")
+    body = os.urandom(1000)
+    url = f"{own_server.endpoint}/drain/k"
+    headers, *_ = sign_headers("PUT", url, {"content-length": str(len(body))}, "UNSIGNED-PAYLOAD",
+                               own_server.user, own_server.password)
+    with socket.create_connection(("127.0.0.1", own_server.port), timeout=20) as sock:
+        sock.sendall(b"PUT /drain/k HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+                     + b"\r\n" + body[:500])
+        time.sleep(0.5)
+        own_server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(own_server.endpoint + "/health/live", timeout=2)
+        sock.sendall(body[500:])
+        reply = sock.recv(65536).decode(errors="replace")
+    assert " 200 " in reply.splitlines()[0], reply
+    assert own_server.proc.wait(10) == 0
+    own_server.proc = None
+    own_server.start()
+    assert own_server.client().get_object(Bucket="drain", Key="k")["Body"].read() == body
