@@ -127,6 +127,14 @@ pub struct ObjectVersion {
     pub legal_hold_set: bool,
 }
 
+impl ObjectVersion {
+    /// Whether the version was completed from a multipart upload (its ETag is `md5-N`), even
+    /// with one part.
+    pub fn from_multipart(&self) -> bool {
+        self.etag.contains('-')
+    }
+}
+
 /// Standard HTTP headers stored with an object and returned on GET/HEAD.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContentHeaders {

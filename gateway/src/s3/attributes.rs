@@ -64,7 +64,7 @@ fn object_parts(
     marker: Option<i32>,
     max: Option<i32>,
 ) -> S3Result<Option<GetObjectAttributesParts>> {
-    if !obj.etag.contains('-') {
+    if !obj.from_multipart() {
         return Ok(None);
     }
     let max = max.unwrap_or(DEFAULT_MAX_PARTS).min(DEFAULT_MAX_PARTS);

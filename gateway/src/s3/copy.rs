@@ -79,20 +79,29 @@ pub struct Source {
 /// Parses `x-amz-copy-source-range: bytes=a-b` against the source size.
 pub fn source_range(range: Option<&str>, size: u64) -> S3Result<Option<(u64, u64)>> {
     let Some(r) = range else { return Ok(None) };
-    let invalid = || s3_error!(InvalidRange, "The requested range is not satisfiable");
-    let spec = r.strip_prefix("bytes=").ok_or_else(|| {
+    // A malformed range is InvalidArgument; a well-formed one outside the source InvalidRange.
+    let malformed = || {
         s3_error!(
             InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last"
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
         )
-    })?;
-    let (a, b) = spec.split_once('-').ok_or_else(invalid)?;
+    };
+    let (a, b) = r
+        .strip_prefix("bytes=")
+        .and_then(|spec| spec.split_once('-'))
+        .ok_or_else(malformed)?;
     let (a, b): (u64, u64) = (
-        a.parse().map_err(|_| invalid())?,
-        b.parse().map_err(|_| invalid())?,
+        a.parse().map_err(|_| malformed())?,
+        b.parse().map_err(|_| malformed())?,
     );
-    if a > b || b >= size {
-        return Err(invalid());
+    if a > b {
+        return Err(malformed());
+    }
+    if b >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
     }
     Ok(Some((a, b + 1)))
 }
@@ -287,8 +296,16 @@ mod tests {
         assert_eq!(source_range(None, 10).unwrap(), None);
         assert_eq!(source_range(Some("bytes=0-9"), 10).unwrap(), Some((0, 10)));
         assert_eq!(source_range(Some("bytes=2-2"), 10).unwrap(), Some((2, 3)));
-        assert!(source_range(Some("bytes=5-10"), 10).is_err());
-        assert!(source_range(Some("bytes=5-4"), 10).is_err());
-        assert!(source_range(Some("0-4"), 10).is_err());
+        let code = |r| {
+            source_range(Some(r), 10)
+                .unwrap_err()
+                .code()
+                .as_str()
+                .to_owned()
+        };
+        assert_eq!(code("bytes=5-10"), "InvalidRange");
+        for malformed in ["bytes=5-4", "0-4", "bytes=0", "bytes=0-2,3-5", "bytes=a-b"] {
+            assert_eq!(code(malformed), "InvalidArgument", "{malformed}");
+        }
     }
 }

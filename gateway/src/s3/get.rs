@@ -132,7 +132,8 @@ fn served(
             start,
             end,
             partial: true,
-            parts_count: Some(obj.parts.len() as i32),
+            // S3 counts parts only of objects uploaded in parts.
+            parts_count: obj.from_multipart().then_some(obj.parts.len() as i32),
         });
     }
     match range {
