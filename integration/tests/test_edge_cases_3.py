@@ -15,8 +15,6 @@ from conftest import error_code, status
 from sigv4 import signed
 
 MiB = 1024 * 1024
-PAST = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
-FUTURE = datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def md5_etag(data):
@@ -213,22 +211,6 @@ def test_get_with_part_number_and_range_is_invalid_request(server, s3, bucket):
 
 
 # --- Conditional HEAD --------------------------------------------------------------------------
-
-def test_head_conditional_header_combinations(s3, bucket):
-    """HeadObject documents the same RFC 7232 combinations as GetObject: If-Match true with
-    If-Unmodified-Since false is 200; If-None-Match false with If-Modified-Since true is 304."""
-    etag = s3.put_object(Bucket=bucket, Key="c", Body=b"data")["ETag"]
-    h = s3.head_object(Bucket=bucket, Key="c", IfMatch=etag, IfUnmodifiedSince=PAST)
-    assert h["ResponseMetadata"]["HTTPStatusCode"] == 200 and h["ETag"] == etag
-    with pytest.raises(ClientError) as e:
-        s3.head_object(Bucket=bucket, Key="c", IfNoneMatch=etag, IfModifiedSince=PAST)
-    assert status(e) == 304
-    with pytest.raises(ClientError) as e:
-        s3.head_object(Bucket=bucket, Key="c", IfMatch='"0000"', IfUnmodifiedSince=FUTURE)
-    assert status(e) == 412
-
-
-# --- ListObjectsV2 -----------------------------------------------------------------------------
 
 def test_list_v2_max_keys_zero_is_empty_and_not_truncated(s3, bucket):
     """ceph/s3-tests test_bucket_listv2_maxkeys_zero: no keys, IsTruncated false."""
