@@ -74,17 +74,19 @@ impl HealQueue {
     /// A key's heal failed after `attempts` earlier failures: schedules the retry and returns
     /// its delay, or `None` when the key is given up.
     pub fn failed(&self, k: HealKey, attempts: u32) -> Option<Duration> {
+        // Counted under the lock, after the key is back in `pending`: whoever sees the count
+        // sees the key waiting.
+        let mut pending = self.pending.lock().expect("lock");
         self.failed_attempts.fetch_add(1, Ordering::Relaxed);
         let attempts = attempts + 1;
         if attempts >= MAX_ATTEMPTS {
             self.given_up.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let delay = retry_delay(attempts);
-        let mut pending = self.pending.lock().expect("lock");
         if pending.contains_key(&k) {
             return Some(Duration::ZERO); // queued again meanwhile
         }
+        let delay = retry_delay(attempts);
         pending.insert(k.clone(), attempts);
         let tx = self.tx.clone();
         tokio::spawn(async move {

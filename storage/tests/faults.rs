@@ -43,6 +43,9 @@ impl Drive for Faulty {
     fn is_online(&self) -> bool {
         !self.offline.load(Ordering::SeqCst) && self.inner.is_online()
     }
+    fn space(&self) -> Option<storage::space::Space> {
+        self.inner.space()
+    }
     async fn read_format(&self) -> Result<Option<Format>> {
         self.inner.read_format().await
     }
@@ -495,6 +498,8 @@ async fn a_failed_heal_is_retried_until_the_drive_takes_it() {
 
     f.drives[3].fail_commits.store(false, Ordering::SeqCst);
     assert!(eventually(async || on_d3().await.is_some()).await);
+    // The heal is counted once it returns, just after its commit landed.
+    assert!(eventually(async || f.store.heal_queue_stats().healed == 1).await);
     let stats = f.store.heal_queue_stats();
     assert_eq!((stats.healed, stats.pending, stats.given_up), (1, 0, 0));
     for d in [0, 1] {
