@@ -23,6 +23,8 @@ struct DriveInfo {
     set: usize,
     drive: String,
     online: bool,
+    total_bytes: Option<u64>,
+    free_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -82,6 +84,8 @@ impl S3Route for AdminRoute {
                             set: s.index,
                             drive: d.label().to_owned(),
                             online: d.is_online(),
+                            total_bytes: d.space().map(|s| s.total),
+                            free_bytes: d.space().map(|s| s.free),
                         })
                     })
                     .collect();

@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub domains: Option<Vec<String>>,
     /// Seconds a client may send nothing while its request headers or body are read.
     pub idle_timeout: Option<u64>,
+    /// Bytes every drive keeps free; new data is refused below it.
+    pub min_free: Option<u64>,
 }
 
 /// What `strata server` accepts on the command line.
@@ -51,6 +53,8 @@ pub struct Config {
     pub parity: Option<usize>,
     pub domains: Vec<String>,
     pub idle_timeout: std::time::Duration,
+    /// Bytes every drive keeps free (`None`: 1 % of the drive, at most 1 GiB).
+    pub min_free: Option<u64>,
     /// True when the built-in credentials are in use (printed at start).
     pub default_credentials: bool,
 }
@@ -151,6 +155,15 @@ impl Config {
                 origin("idle_timeout")
             )
         })?;
+        let min_free = match env("STRATA_MIN_FREE") {
+            Some(text) => Some(text.parse::<u64>().with_context(|| {
+                format!(
+                    "STRATA_MIN_FREE: '{text}' is not a number of bytes (or set {})",
+                    origin("min_free")
+                )
+            })?),
+            None => file.min_free,
+        };
         let domains = file
             .domains
             .clone()
@@ -163,6 +176,7 @@ impl Config {
             parity: file.parity,
             domains,
             idle_timeout: std::time::Duration::from_secs(idle_timeout),
+            min_free,
             default_credentials,
         })
     }
@@ -240,5 +254,8 @@ mod tests {
                 .as_secs(),
             5
         );
+        assert_eq!(with_file("min_free = 1000").unwrap().min_free, Some(1000));
+        let e = with_file("min_free = -1").unwrap_err().to_string();
+        assert!(e.contains("min_free"), "{e}");
     }
 }

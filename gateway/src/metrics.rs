@@ -34,6 +34,8 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     drive_online: Family<DriveLabels, Gauge>,
+    drive_total: Family<DriveLabels, Gauge>,
+    drive_free: Family<DriveLabels, Gauge>,
     heal_pending: Gauge,
     heals: Family<HealLabels, Counter>,
 }
@@ -58,6 +60,8 @@ impl Default for Metrics {
         let bytes_in = Counter::default();
         let bytes_out = Counter::default();
         let drive_online = Family::<DriveLabels, Gauge>::default();
+        let drive_total = Family::<DriveLabels, Gauge>::default();
+        let drive_free = Family::<DriveLabels, Gauge>::default();
         let heal_pending = Gauge::default();
         let heals = Family::<HealLabels, Counter>::default();
         registry.register(
@@ -86,6 +90,16 @@ impl Default for Metrics {
             drive_online.clone(),
         );
         registry.register(
+            "drive_total_bytes",
+            "Size of the drive's file system",
+            drive_total.clone(),
+        );
+        registry.register(
+            "drive_free_bytes",
+            "Bytes still free on the drive's file system",
+            drive_free.clone(),
+        );
+        registry.register(
             "heal_queue_pending",
             "Keys waiting to be healed or for a retry of a failed heal",
             heal_pending.clone(),
@@ -97,6 +111,8 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            drive_total,
+            drive_free,
             heal_pending,
             heals,
             requests,
@@ -127,12 +143,22 @@ impl Metrics {
         self.bytes_out.inc_by(bytes_out);
     }
 
-    pub fn set_drive(&self, drive: &str, online: bool) {
+    pub fn set_drive(&self, drive: &str, online: bool, space: Option<storage::space::Space>) {
+        let labels = DriveLabels {
+            drive: drive.to_owned(),
+        };
         self.drive_online
-            .get_or_create(&DriveLabels {
-                drive: drive.to_owned(),
-            })
+            .get_or_create(&labels)
             .set(i64::from(online));
+        if let Some(space) = space {
+            let bytes = |b: u64| i64::try_from(b).unwrap_or(i64::MAX);
+            self.drive_total
+                .get_or_create(&labels)
+                .set(bytes(space.total));
+            self.drive_free
+                .get_or_create(&labels)
+                .set(bytes(space.free));
+        }
     }
 
     pub fn set_heal_queue(&self, stats: storage::HealQueueStats) {
@@ -253,7 +279,14 @@ mod tests {
     fn encodes_recorded_requests() {
         let m = Metrics::default();
         m.record("GetObject", 200, Duration::from_millis(3), 0, 10);
-        m.set_drive("/d1", true);
+        m.set_drive(
+            "/d1",
+            true,
+            Some(storage::space::Space {
+                total: 100,
+                free: 40,
+            }),
+        );
         let text = m.encode();
         assert!(
             text.contains("strata_s3_requests_total{api=\"GetObject\",status=\"200\"} 1"),
@@ -262,6 +295,10 @@ mod tests {
         assert!(text.contains("strata_s3_sent_bytes_total 10"), "{text}");
         assert!(
             text.contains("strata_drive_online{drive=\"/d1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("strata_drive_free_bytes{drive=\"/d1\"} 40"),
             "{text}"
         );
     }

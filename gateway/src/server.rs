@@ -91,6 +91,7 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
         access_key: config.root_user.clone(),
         secret_key: config.root_password.clone().into(),
     });
+    store.set_min_free(config.min_free);
     builder.set_host(Domains(config.domains.clone()));
     builder.set_route(AdminRoute {
         store: store.clone(),
@@ -138,7 +139,7 @@ impl Node {
             "/metrics" => {
                 for set in self.store.sets() {
                     for d in set.drives() {
-                        self.metrics.set_drive(d.label(), d.is_online());
+                        self.metrics.set_drive(d.label(), d.is_online(), d.space());
                     }
                 }
                 self.metrics.set_heal_queue(self.store.heal_queue_stats());

@@ -1,5 +1,5 @@
 """Erasure coding under damage: degraded reads, bitrot, heal on read, `strata admin heal`, and
-wiped drives rebuilt at start-up (EC 2+2 on four drive directories)."""
+wiped drives rebuilt at start-up (EC 2+2 on four drive directories); full drives."""
 
 import hashlib
 import json
@@ -9,6 +9,8 @@ import time
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
+from conftest import error_code, status
 
 MiB = 1024 * 1024
 
@@ -173,3 +175,41 @@ def test_foreign_drive_is_refused(tmp_path):
         c.start(timeout=10)
     assert "refusing to start" in str(e.value)
     time.sleep(0)
+
+
+def test_writes_stop_cleanly_above_the_free_space_reserve(own_server, monkeypatch):
+    s3 = own_server.client()
+    s3.create_bucket(Bucket="full")
+    s3.put_object(Bucket="full", Key="kept", Body=b"before")
+    s3.put_object(Bucket="full", Key="gone", Body=b"x" * 300_000)
+    info = json.loads(own_server.admin("info"))
+    assert all(0 < d["free_bytes"] <= d["total_bytes"] for d in info["drives"])
+    assert metric(own_server, f'strata_drive_free_bytes{{drive="{own_server.drive_dir(1)}"}}') > 0
+
+    # A reserve larger than any drive: as if every drive were full.
+    own_server.stop()
+    monkeypatch.setenv("STRATA_MIN_FREE", str(10 ** 18))
+    own_server.start()
+    s3 = own_server.client()
+    up = s3.create_multipart_upload(Bucket="full", Key="mp")
+    writes = [
+        lambda: s3.put_object(Bucket="full", Key="new", Body=b"small"),
+        lambda: s3.put_object(Bucket="full", Key="new", Body=os.urandom(2 * MiB)),
+        lambda: s3.copy_object(Bucket="full", Key="new", CopySource={"Bucket": "full", "Key": "kept"}),
+        lambda: s3.upload_part(Bucket="full", Key="mp", UploadId=up["UploadId"], PartNumber=1, Body=b"p"),
+    ]
+    for write in writes:
+        with pytest.raises(ClientError) as e:
+            write()
+        assert (error_code(e), status(e)) == ("XStrataStorageFull", 507)
+    # Reads, deletes and settings go on, and make room.
+    assert s3.get_object(Bucket="full", Key="kept")["Body"].read() == b"before"
+    s3.delete_object(Bucket="full", Key="gone")
+    s3.put_object_tagging(Bucket="full", Key="kept", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    s3.abort_multipart_upload(Bucket="full", Key="mp", UploadId=up["UploadId"])
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="full")["Contents"]] == ["kept"]
+    assert staging_is_empty(own_server)
+
+
+def staging_is_empty(server):
+    return all(not any((server.drive_dir(i) / ".strata" / "tmp").iterdir()) for i in range(1, 5))

@@ -79,6 +79,8 @@ pub trait Drive: Send + Sync + 'static {
     fn label(&self) -> &str;
     /// False while the drive is unreachable or unformatted.
     fn is_online(&self) -> bool;
+    /// The drive's total and free bytes as last measured, if known.
+    fn space(&self) -> Option<crate::space::Space>;
 
     async fn read_format(&self) -> Result<Option<Format>>;
     async fn write_format(&self, format: &Format) -> Result<()>;

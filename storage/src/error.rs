@@ -49,6 +49,8 @@ pub enum StorageError {
         got: usize,
         needed: usize,
     },
+    #[error("fewer than a write quorum of drives have room above their free-space reserve")]
+    StorageFull,
     #[error("drive {0} is offline")]
     DriveOffline(String),
     #[error("{0}")]

@@ -26,6 +26,7 @@ pub mod multipart;
 pub mod quorum;
 pub mod read;
 pub mod set;
+pub mod space;
 pub mod store;
 pub mod versions;
 

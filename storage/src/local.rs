@@ -16,6 +16,7 @@
 use crate::drive::{Commit, Drive, Format, ListedRecord, PartRecord, ShardReader, ShardWriter};
 use crate::error::{Result, StorageError};
 use crate::meta::{BucketRecord, ObjectRecord, UploadRecord};
+use crate::space::{Space, SpaceGauge};
 use async_trait::async_trait;
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -181,6 +182,7 @@ pub struct LocalDrive {
     online: AtomicBool,
     /// Serialises format checks, so two callers never both wipe a re-initialised drive.
     checking: tokio::sync::Mutex<()>,
+    space: SpaceGauge,
 }
 
 impl LocalDrive {
@@ -189,11 +191,12 @@ impl LocalDrive {
         let root = root.into();
         let drive = Self {
             label: root.display().to_string(),
-            root,
+            root: root.clone(),
             db: RwLock::new(None),
             released: Arc::new(Released::tracking()),
             online: AtomicBool::new(false),
             checking: tokio::sync::Mutex::new(()),
+            space: SpaceGauge::new(root.clone()),
         };
         drive.init()?;
         Ok(drive)
@@ -486,6 +489,10 @@ impl Drive for LocalDrive {
 
     fn is_online(&self) -> bool {
         self.online.load(Ordering::SeqCst)
+    }
+
+    fn space(&self) -> Option<Space> {
+        self.space.get()
     }
 
     async fn read_format(&self) -> Result<Option<Format>> {

@@ -20,6 +20,7 @@ use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -133,6 +134,8 @@ pub struct ErasureSet {
     pub(crate) erasure: Arc<Erasure>,
     pub(crate) locks: KeyLocks,
     pub(crate) heal_queue: Arc<HealQueue>,
+    /// Bytes each drive keeps free; `u64::MAX` means each drive's default reserve.
+    min_free: AtomicU64,
 }
 
 impl ErasureSet {
@@ -151,7 +154,40 @@ impl ErasureSet {
             layout,
             locks: KeyLocks::default(),
             heal_queue,
+            min_free: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Sets the bytes every drive keeps free (`None`: 1 % of the drive, at most 1 GiB).
+    pub fn set_min_free(&self, bytes: Option<u64>) {
+        self.min_free
+            .store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Refuses new data when fewer than a write quorum of online drives have room above
+    /// their reserve: writes stop with a clear error before drives fill up, while reads,
+    /// deletes and metadata changes go on. A drive whose space is unknown counts as roomy.
+    pub(crate) fn check_space(&self) -> Result<()> {
+        let min_free = self.min_free.load(Ordering::Relaxed);
+        let roomy = self
+            .drives
+            .iter()
+            .filter(|d| d.is_online())
+            .filter(|d| {
+                d.space().is_none_or(|s| {
+                    let reserve = if min_free == u64::MAX {
+                        s.default_reserve()
+                    } else {
+                        min_free
+                    };
+                    s.free > reserve
+                })
+            })
+            .count();
+        if roomy < self.layout.write_quorum() {
+            return Err(StorageError::StorageFull);
+        }
+        Ok(())
     }
 
     pub fn layout(&self) -> ErasureLayout {
@@ -186,6 +222,7 @@ impl ErasureSet {
         part: u32,
         allow_inline: bool,
     ) -> Result<Staged> {
+        self.check_space()?;
         let n = self.drives.len();
         let shard_of: Vec<usize> = (0..n).map(|d| self.shard_of(d, bucket, key)).collect();
         let mut staged = Staged {
@@ -282,6 +319,8 @@ impl ErasureSet {
             }
             let alive = ws.iter().filter(|w| w.is_some()).count();
             if alive < self.layout.write_quorum() {
+                // Drives that filled up while this write ran say so.
+                self.check_space()?;
                 return Err(Self::quorum_error(
                     "shard write",
                     alive,
@@ -305,6 +344,7 @@ impl ErasureSet {
             staged.written = finished;
             let alive = staged.written.iter().filter(|w| **w).count();
             if alive < self.layout.write_quorum() {
+                self.check_space()?;
                 return Err(Self::quorum_error(
                     "shard write",
                     alive,

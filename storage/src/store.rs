@@ -587,6 +587,13 @@ impl Store {
         }
     }
 
+    /// Sets the bytes every drive keeps free (`None`: 1 % of the drive, at most 1 GiB).
+    pub fn set_min_free(&self, bytes: Option<u64>) {
+        for set in &self.sets {
+            set.set_min_free(bytes);
+        }
+    }
+
     /// The heal queue's counters, for metrics.
     pub fn heal_queue_stats(&self) -> HealQueueStats {
         self.heal_queue.stats()

@@ -55,6 +55,11 @@ pub fn s3_err(e: StorageError) -> S3Error {
         StorageError::BadDigest(m) => S3Error::with_message(S3ErrorCode::BadDigest, m),
         StorageError::IncompleteBody(m) => S3Error::with_message(S3ErrorCode::IncompleteBody, m),
         StorageError::Body(m) => body_error(m),
+        StorageError::StorageFull => super::custom_error(
+            "XStrataStorageFull",
+            http::StatusCode::INSUFFICIENT_STORAGE,
+            "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.",
+        ),
         e @ StorageError::Quorum { .. } => {
             tracing::warn!(error = %e, "quorum not reached");
             S3Error::with_message(S3ErrorCode::SlowDown, format!("Resource requested is unreadable, please reduce your request rate: {e}"))
