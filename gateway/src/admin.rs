@@ -80,12 +80,15 @@ impl S3Route for AdminRoute {
                     .sets()
                     .iter()
                     .flat_map(|s| {
-                        s.drives().iter().map(move |d| DriveInfo {
-                            set: s.index,
-                            drive: d.label().to_owned(),
-                            online: d.is_online(),
-                            total_bytes: d.space().map(|s| s.total),
-                            free_bytes: d.space().map(|s| s.free),
+                        s.drives().iter().map(move |d| {
+                            let space = d.space();
+                            DriveInfo {
+                                set: s.index,
+                                drive: d.label().to_owned(),
+                                online: d.is_online(),
+                                total_bytes: space.map(|s| s.total),
+                                free_bytes: space.map(|s| s.free),
+                            }
                         })
                     })
                     .collect();

@@ -59,8 +59,9 @@ fn carries_document(method: &Method, query: Option<&str>) -> bool {
     }
 }
 
-/// The request with its body checked against its Content-MD5 and `x-amz-checksum-*` headers
-/// when it is an XML document that carries them; any other request passes through unread.
+/// The request with its body read whole and checked against its Content-MD5 and
+/// `x-amz-checksum-*` headers when it is an XML document (not aws-chunked); any other request
+/// passes through unread.
 pub async fn checked<B>(req: Request<B>) -> S3Result<Request<Body>>
 where
     B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
@@ -79,7 +80,9 @@ where
     let streaming = headers
         .get("x-amz-content-sha256")
         .is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
-    if (md5.is_none() && sum.is_none()) || streaming {
+    // Documents without a digest are read here too: a client that stalls sending one gets
+    // RequestTimeout, where s3s would answer InternalError.
+    if streaming {
         return Ok(req.map(Body::http_body));
     }
     let too_big = || s3_error!(MaxMessageLengthExceeded, "Your request was too big.");

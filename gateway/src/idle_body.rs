@@ -27,15 +27,17 @@ impl std::error::Error for Idle {}
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pin_project! {
-    /// `inner`, failing with `Idle` when no frame comes for `idle`. The timer is made only
-    /// when the body first has to wait (most bodies never do), and moved only when it fires
-    /// (to `last_frame + idle`), not on every frame.
+    /// `inner`, failing with `Idle` once it has had to wait `idle` for a frame. Only time
+    /// spent waiting on the client counts: the clock starts when a read finds nothing ready,
+    /// not while the server is busy elsewhere (a body behind `Expect: 100-continue` is not
+    /// even asked for until the server reads it). The timer is made on the first wait and
+    /// moved only when it fires early, not on every frame.
     pub struct IdleTimeout<B> {
         #[pin]
         inner: B,
         deadline: Option<Pin<Box<Sleep>>>,
         idle: Duration,
-        last_frame: Instant,
+        waiting_since: Option<Instant>,
     }
 }
 
@@ -45,7 +47,7 @@ impl<B> IdleTimeout<B> {
             inner,
             deadline: None,
             idle,
-            last_frame: Instant::now(),
+            waiting_since: None,
         }
     }
 }
@@ -64,16 +66,16 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
-            *this.last_frame = Instant::now();
+            *this.waiting_since = None;
             return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
         }
-        let due = *this.last_frame + *this.idle;
+        let due = *this.waiting_since.get_or_insert_with(Instant::now) + *this.idle;
+        // A timer left from an earlier wait fires before `due`; it is moved on then.
         let deadline = this
             .deadline
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
         loop {
             ready!(deadline.as_mut().poll(cx));
-            let due = *this.last_frame + *this.idle;
             if Instant::now() >= due {
                 return Poll::Ready(Some(Err(Box::new(Idle))));
             }
@@ -123,5 +125,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.to_string(), IDLE_MESSAGE);
         assert!(started.elapsed() >= idle);
+
+        // Frames for 300 ms, then nothing: the timer set during the first frames fires early
+        // and must be moved on, and still wake the body once the client really stops.
+        let then_stalled = futures::stream::iter(0..6)
+            .then(|i| async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok::<_, std::io::Error>(Frame::data(Bytes::from(vec![i as u8])))
+            })
+            .chain(futures::stream::pending());
+        let started = std::time::Instant::now();
+        let e = IdleTimeout::new(StreamBody::new(then_stalled), idle)
+            .collect()
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), IDLE_MESSAGE);
+        assert!(started.elapsed() >= Duration::from_millis(300) + idle);
     }
 }

@@ -102,7 +102,10 @@ fn run() -> anyhow::Result<()> {
                 config,
             };
             let config = config::Config::resolve(&overrides, |k| std::env::var(k).ok())?;
-            runtime.block_on(server::serve(config))
+            let served = runtime.block_on(server::serve(config));
+            // File I/O still running on the blocking pool (a hung drive) does not hold the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            served
         }
         Command::Admin { endpoint, action } => {
             let user =

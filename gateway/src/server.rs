@@ -70,6 +70,8 @@ pub struct Node {
     s3: S3Service,
     metrics: Metrics,
     idle_timeout: std::time::Duration,
+    /// Request tasks, which outlive their connection when the client goes away.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// Opens the drives and the store; refuses foreign drives with a clear message.
@@ -101,6 +103,7 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
         s3: builder.build(),
         metrics: Metrics::default(),
         idle_timeout: config.idle_timeout,
+        tasks: tokio_util::task::TaskTracker::new(),
     }))
 }
 
@@ -182,7 +185,7 @@ impl Node {
         let attributes = http_fixups::is_object_attributes(&method, req.uri());
         http_fixups::drop_unusable_range(&mut req);
         let refused = http_fixups::refusal(&req);
-        let call = tokio::spawn(async move {
+        let call = self.tasks.spawn(async move {
             if let Some(e) = refused {
                 return body_check::response(&e);
             }
@@ -301,6 +304,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .max_headers(512)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(config.idle_timeout);
+    let http = Arc::new(http);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -313,11 +317,19 @@ pub async fn serve(config: Config) -> Result<()> {
                 };
                 let _ = stream.set_nodelay(true);
                 let node = node.clone();
-                let service = hyper::service::service_fn(move |req| node.clone().handle(req));
-                let conn = http.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let (http, watcher) = (http.clone(), graceful.watcher());
+                let idle = config.idle_timeout;
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    // hyper's header timeout starts only once it knows the protocol: a
+                    // connection that sends nothing at all is dropped here.
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(idle, stream.peek(&mut first)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => return,
+                    }
+                    let service = hyper::service::service_fn(move |req| node.clone().handle(req));
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });
@@ -333,9 +345,16 @@ pub async fn serve(config: Config) -> Result<()> {
         graceful.count(),
         SHUTDOWN_GRACE.as_secs()
     );
+    // Request tasks can outlive their connection (a client that went away); they finish too.
+    node.tasks.close();
+    let drained = async {
+        graceful.shutdown().await;
+        node.tasks.wait().await;
+    };
     tokio::select! {
-        _ = graceful.shutdown() => println!("shut down"),
+        _ = drained => println!("shut down"),
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => println!("shut down with requests unfinished"),
+        _ = shutdown_signal() => println!("second stop signal: shut down with requests unfinished"),
     }
     Ok(())
 }

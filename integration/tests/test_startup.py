@@ -86,7 +86,13 @@ def test_stopping_finishes_requests_in_flight(own_server):
                      + b"\r\n" + body[:500])
         time.sleep(0.5)
         own_server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
+        deadline = time.time() + 10
+        while time.time() < deadline:  # until the node stops taking connections
+            try:
+                requests.get(own_server.endpoint + "/health/live", timeout=2)
+                time.sleep(0.1)
+            except requests.ConnectionError:
+                break
         with pytest.raises(requests.ConnectionError):
             requests.get(own_server.endpoint + "/health/live", timeout=2)
         sock.sendall(body[500:])

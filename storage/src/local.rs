@@ -189,6 +189,7 @@ impl LocalDrive {
     /// Opens (creating if needed) the drive at `root` and clears its staging area.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
+        fs::create_dir_all(&root)?; // before its space is first measured
         let drive = Self {
             label: root.display().to_string(),
             root: root.clone(),

@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -42,32 +42,53 @@ pub fn measure(path: &Path) -> io::Result<Space> {
 
 const FRESH_FOR: Duration = Duration::from_secs(1);
 
-/// A drive's space, measured again when the last reading is older than a second: writes ask
-/// on every request, and a syscall per drive per second is all it costs.
+/// A drive's space as last measured. Writes ask on every request, so asking never blocks: a
+/// reading older than a second is refreshed on the blocking pool (a hung mount holds up no
+/// request), and the caller gets the last one meanwhile.
 pub struct SpaceGauge {
     path: PathBuf,
-    last: Mutex<Option<(Instant, Space)>>,
+    last: Arc<Mutex<Reading>>,
+}
+
+struct Reading {
+    at: Instant,
+    space: Option<Space>,
+    refreshing: bool,
 }
 
 impl SpaceGauge {
+    /// Measures once, so the first writes already know the space.
     pub fn new(path: PathBuf) -> Self {
+        let space = measure(&path).ok();
+        let reading = Reading {
+            at: Instant::now(),
+            space,
+            refreshing: false,
+        };
         Self {
             path,
-            last: Mutex::new(None),
+            last: Arc::new(Mutex::new(reading)),
         }
     }
 
-    /// The space, or `None` when it cannot be measured.
+    /// The last reading, or `None` when the drive could not be measured.
     pub fn get(&self) -> Option<Space> {
         let mut last = self.last.lock().expect("lock");
-        match *last {
-            Some((at, space)) if at.elapsed() < FRESH_FOR => Some(space),
-            _ => {
-                let space = measure(&self.path).ok()?;
-                *last = Some((Instant::now(), space));
-                Some(space)
+        if last.at.elapsed() >= FRESH_FOR && !last.refreshing {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                last.refreshing = true;
+                let (path, shared) = (self.path.clone(), self.last.clone());
+                rt.spawn_blocking(move || {
+                    let space = measure(&path).ok();
+                    *shared.lock().expect("lock") = Reading {
+                        at: Instant::now(),
+                        space,
+                        refreshing: false,
+                    };
+                });
             }
         }
+        last.space
     }
 }
 
@@ -79,6 +100,7 @@ mod tests {
     fn measures_a_real_file_system() {
         let dir = tempfile::tempdir().unwrap();
         let space = SpaceGauge::new(dir.path().into()).get().unwrap();
+        assert_eq!(SpaceGauge::new("/no/such/dir".into()).get(), None);
         assert!(space.total > 0 && space.free <= space.total, "{space:?}");
         assert!(space.default_reserve() <= 1 << 30);
         assert!(measure(Path::new("/no/such/dir")).is_err());
