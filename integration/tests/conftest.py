@@ -141,6 +141,15 @@ class Strata:
         return out.stdout.decode()
 
 
+def remove_bucket_if_possible(s3, name):
+    """Empties and removes a bucket a test may have left behind; locked versions keep it."""
+    try:
+        empty_bucket(s3, name)
+        s3.delete_bucket(Bucket=name)
+    except ClientError:
+        pass
+
+
 def empty_bucket(s3, name):
     """Deletes every version and delete marker (bypassing GOVERNANCE retention) and aborts uploads;
     versions that stay locked (COMPLIANCE, legal hold) are skipped without error. An unversioned
@@ -196,11 +205,7 @@ def lock_bucket(s3):
     name = "lock-" + uuid.uuid4().hex[:20]
     s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
     yield name
-    try:
-        empty_bucket(s3, name)
-        s3.delete_bucket(Bucket=name)
-    except ClientError:
-        pass
+    remove_bucket_if_possible(s3, name)
 
 
 @pytest.fixture

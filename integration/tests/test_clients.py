@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import empty_bucket, error_code
+from conftest import error_code, remove_bucket_if_possible
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # every client is told to use 5 MiB parts: 17 MiB -> 4 parts
@@ -163,11 +163,7 @@ def fresh_name(s3):
     """A bucket name for the client to create; removed with boto3 if the test left it behind."""
     name = "c-" + uuid.uuid4().hex[:20]
     yield name
-    try:
-        empty_bucket(s3, name)
-        s3.delete_bucket(Bucket=name)
-    except ClientError:
-        pass
+    remove_bucket_if_possible(s3, name)
 
 
 @pytest.mark.parametrize("client_cls", [S3cmd, MinioPy, Rclone], ids=lambda c: c.name)

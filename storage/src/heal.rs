@@ -146,7 +146,9 @@ impl ErasureSet {
             )
             .await;
         if let Err(e) = rebuilt {
-            self.discard_staged(&staged).await;
+            for (d, ids) in &staged {
+                self.drop_missed([*d], ids);
+            }
             return Err(e);
         }
         let commits = targets.iter().map(|d| {
@@ -244,18 +246,6 @@ impl ErasureSet {
             }
         }
         Ok(())
-    }
-
-    async fn discard_staged(&self, staged: &BTreeMap<usize, Vec<Uuid>>) {
-        let discards = staged.iter().flat_map(|(d, ids)| {
-            ids.iter()
-                .map(move |id| self.drives[*d].discard_staging(*id))
-        });
-        for r in join_all(discards).await {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "could not discard a staged heal copy");
-            }
-        }
     }
 
     /// Every key any online drive of the set has in `bucket`, in order, one page at a time.

@@ -535,9 +535,10 @@ impl ErasureSet {
 }
 
 impl ErasureSet {
-    /// Drops, in the background, what `drives` staged for a commit they missed: the staging
-    /// directories, and the data directories of a commit that failed after moving them into
-    /// place (only when no record references them). Healing writes the drives' copies anew.
+    /// Drops, in the background, what `drives` staged for a commit they missed (or a heal
+    /// that failed before committing): the staging directories, and the data directories of
+    /// a commit that failed after moving them into place (only when no record references
+    /// them). Healing writes the drives' copies anew.
     pub(crate) fn drop_missed(&self, drives: impl IntoIterator<Item = usize>, staged: &[Uuid]) {
         let missed: Vec<Arc<dyn Drive>> =
             drives.into_iter().map(|d| self.drives[d].clone()).collect();
