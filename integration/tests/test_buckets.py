@@ -21,13 +21,6 @@ def test_create_list_head_delete(s3):
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_create_twice_is_already_owned(s3, bucket):
-    with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=bucket)
-    assert error_code(e) == "BucketAlreadyOwnedByYou"
-    assert status(e) == 409
-
-
 @pytest.mark.parametrize("name", ["ab", "UPPER-case", "a" * 64, "-leading", "bad_underscore", "192.168.1.1", "a..b", "strata"])
 def test_invalid_names_are_refused(s3, name):
     with pytest.raises(ClientError) as e:

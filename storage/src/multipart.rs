@@ -267,6 +267,30 @@ impl ErasureSet {
         Ok(plan.outcome)
     }
 
+    /// The version a completed upload became, while it exists: its data directory is the
+    /// upload's, so the object record itself remembers which upload made it, durably and with
+    /// no table to expire. A completion's retry is answered from it (SDKs retry a completion
+    /// whose answer was lost). `None` when no version of the key came from `upload_id`.
+    pub async fn completed_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: Uuid,
+    ) -> Result<Option<VersionRecord>> {
+        let records = self.read_records(bucket, key).await;
+        let agreement = self.agree(&records)?;
+        let made_by_upload = |v: &VersionRecord| {
+            v.object
+                .as_ref()
+                .is_some_and(|o| o.data == DataLocation::Dir(upload_id))
+        };
+        Ok(records
+            .into_iter()
+            .zip(&agreement.agree)
+            .find_map(|(r, ok)| if *ok { r.flatten() } else { None })
+            .and_then(|model| model.versions.into_iter().find(made_by_upload)))
+    }
+
     /// Rolls back a completion that missed its quorum on every drive it was sent to (one that
     /// answered with an error may still have committed): the record is the previous one
     /// again and the upload, with all its parts, is open for a retry.

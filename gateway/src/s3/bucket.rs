@@ -7,6 +7,7 @@ use super::{require_bucket, timestamp, Gateway, RESERVED_BUCKETS};
 use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::StorageError;
 
 /// The region this deployment reports.
 pub const REGION: &str = "us-east-1";
@@ -19,13 +20,36 @@ pub fn owner() -> Owner {
     }
 }
 
-/// Names S3 keeps for its own features (access point aliases, Object Lambda, multi-region
-/// access points, directory and table buckets, documentation examples); `xn--` is refused by
-/// s3s already.
-fn aws_reserved(name: &str) -> bool {
-    const PREFIXES: [&str; 2] = ["sthree-", "amzn-s3-demo-"];
+/// Why a new bucket's name breaks AWS's general-purpose bucket naming rules
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html>), beyond
+/// the length, character, first/last character, `..`, IP-address and `xn--` checks s3s makes
+/// before a request reaches us: names S3 keeps for its own features (access point aliases,
+/// Object Lambda, multi-region access points, directory and table buckets, documentation
+/// examples), a dash next to a dot (not a valid DNS label), and anything shaped like an IPv4
+/// address, leading zeros included.
+fn naming_error(name: &str) -> Option<&'static str> {
+    const PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
     const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
-    PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|s| name.ends_with(s))
+    let labels: Vec<&str> = name.split('.').collect();
+    let ip_like = labels.len() == 4
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
+    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        Some("The specified bucket is not valid: its prefix or suffix is reserved by S3")
+    } else if name.contains(".-") || name.contains("-.") {
+        Some("The specified bucket is not valid: a dash may not be next to a dot")
+    } else if ip_like {
+        Some("The specified bucket is not valid: it must not be formatted as an IP address")
+    } else {
+        None
+    }
+}
+
+/// Whether creating a bucket one already owns succeeds and changes nothing: AWS's legacy
+/// behaviour in us-east-1; every other region answers 409 BucketAlreadyOwnedByYou.
+fn recreate_succeeds(region: &str) -> bool {
+    region == "us-east-1"
 }
 
 impl Gateway {
@@ -85,11 +109,8 @@ impl Gateway {
             ));
         }
         check_new_bucket(&input)?;
-        if aws_reserved(&input.bucket) {
-            return Err(s3_error!(
-                InvalidBucketName,
-                "The specified bucket is not valid: its prefix or suffix is reserved by S3"
-            ));
+        if let Some(why) = naming_error(&input.bucket) {
+            return Err(s3_error!(InvalidBucketName, "{why}"));
         }
         let constraint = input
             .create_bucket_configuration
@@ -107,10 +128,10 @@ impl Gateway {
             config.insert(VERSIONING.to_owned(), b"Enabled".to_vec());
             config.insert(OBJECT_LOCK.to_owned(), LockConfig::default().encode());
         }
-        self.store
-            .make_bucket_with(&input.bucket, config)
-            .await
-            .map_err(s3_err)?;
+        match self.store.make_bucket_with(&input.bucket, config).await {
+            Err(StorageError::BucketExists) if recreate_succeeds(REGION) => {}
+            r => r.map_err(s3_err)?,
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         }))
@@ -147,5 +168,48 @@ impl Gateway {
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: None,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naming_rules_beyond_s3s() {
+        for bad in [
+            "xn--abc",
+            "sthree-bucket",
+            "sthree-configurator-x",
+            "amzn-s3-demo-bucket",
+            "bucket-s3alias",
+            "bucket--ol-s3",
+            "bucket.mrap",
+            "bucket--x-s3",
+            "bucket--table-s3",
+            "my-.bucket",
+            "my.-bucket",
+            "192.168.5.4",
+            "192.168.05.004",
+            "999.1.1.1",
+        ] {
+            assert!(naming_error(bad).is_some(), "{bad}");
+        }
+        for good in [
+            "my-bucket",
+            "my.bucket.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "a-b.c-d",
+            "s3alias-x",
+        ] {
+            assert_eq!(naming_error(good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn only_us_east_1_lets_an_owner_create_again() {
+        assert!(recreate_succeeds("us-east-1"));
+        assert!(!recreate_succeeds("eu-west-1"));
     }
 }

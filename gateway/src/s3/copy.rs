@@ -4,8 +4,9 @@
 use super::acl::check_object_acl;
 use super::checksum::{fill_checksums, Algorithm};
 use super::lock::new_version_lock;
+use super::put::write_precondition;
 use super::put::StagedBody;
-use super::versioning::{version_header, versioning, which};
+use super::versioning::{version_header, versioning, which, written_version_header};
 use super::{
     content_headers, etag, parse_tagging, redirect_location, storage_class, timestamp,
     user_metadata, Gateway,
@@ -158,6 +159,7 @@ impl Gateway {
         let input = req.input;
         let target = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
         check_object_acl!(input)?;
+        let precondition = write_precondition(&req.headers)?;
         let state = versioning(&target);
         let (retention, legal_hold) = new_version_lock(
             &target,
@@ -263,7 +265,7 @@ impl Gateway {
             versioning: state,
             retention,
             legal_hold,
-            ..Default::default()
+            precondition,
         };
         let set = self.store.set_for(&input.bucket, &input.key);
         let version = set
@@ -277,11 +279,12 @@ impl Gateway {
         };
         if let Some(c) = checksum {
             fill_checksums!(result, super::checksum::of_stored(&c));
+            result.checksum_type = Some(ChecksumType::from(c.kind));
         }
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
             copy_source_version_id: source.version_id,
-            version_id: version_header(state, &version),
+            version_id: written_version_header(&version),
             ..Default::default()
         }))
     }

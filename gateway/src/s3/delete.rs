@@ -77,7 +77,10 @@ impl Gateway {
                 Ok(_) if quiet => {}
                 Ok(d) => {
                     let marker = d.delete_marker.then_some(true);
+                    // Removing a delete marker by its id names it as DeleteObject's
+                    // headers do: DeleteMarker and DeleteMarkerVersionId.
                     let (version_id, marker_version) = match o.version_id {
+                        Some(v) if d.delete_marker => (Some(v.clone()), Some(v)),
                         Some(v) => (Some(v), None),
                         None if state != Versioning::Unversioned => {
                             (None, Some(version_id_text(d.version_id)))

@@ -1,6 +1,7 @@
 //! GetObject and HeadObject: conditional headers, ranges and part numbers, response header
 //! overrides, and the streamed body.
 
+use super::checksum::{self, Algorithm};
 use super::last_modified;
 use super::versioning::{version_header, versioning};
 use super::{etag, stored_checksum, timestamp, Gateway};
@@ -17,6 +18,8 @@ struct Served {
     end: u64,
     partial: bool,
     parts_count: Option<i32>,
+    /// The part a `partNumber` request asked for (1-based).
+    part: Option<usize>,
 }
 
 impl Served {
@@ -30,6 +33,36 @@ impl Served {
                 size
             )
         })
+    }
+
+    /// The checksum a GET or HEAD reports when the client asked for it (`checksum_mode`): the
+    /// stored one for the whole object; for `partNumber=N` of an object uploaded in parts with
+    /// checksums, that part's checksum and the object's checksum type, as S3 answers; none
+    /// for a byte range.
+    fn checksum(
+        &self,
+        obj: &ObjectVersion,
+        mode: Option<&ChecksumMode>,
+    ) -> (Checksum, Option<ChecksumType>) {
+        let whole = stored_checksum(obj, mode);
+        match self.part {
+            None if self.partial => Default::default(),
+            Some(n) if obj.from_multipart() => {
+                let value = obj.parts[n - 1]
+                    .checksum
+                    .clone()
+                    .filter(|_| whole.1.is_some());
+                let algorithm = obj
+                    .checksum
+                    .as_ref()
+                    .and_then(|c| Algorithm::from_name(&c.algorithm));
+                match (algorithm, value) {
+                    (Some(a), Some(v)) => (checksum::single(a, v), whole.1),
+                    _ => Default::default(),
+                }
+            }
+            _ => whole,
+        }
     }
 }
 
@@ -134,6 +167,7 @@ fn served(
             partial: true,
             // S3 counts parts only of objects uploaded in parts.
             parts_count: obj.from_multipart().then_some(obj.parts.len() as i32),
+            part: Some(index),
         });
     }
     match range {
@@ -142,6 +176,7 @@ fn served(
             end: obj.size,
             partial: false,
             parts_count: None,
+            part: None,
         }),
         Some(r) => {
             // An empty span (a suffix range of a 0-byte object) is unsatisfiable too.
@@ -155,6 +190,7 @@ fn served(
                 end: span.end,
                 partial: true,
                 parts_count: None,
+                part: None,
             })
         }
     }
@@ -272,11 +308,7 @@ impl Gateway {
                 (StreamingBlob::wrap(stream), obj)
             }
         };
-        let (checksum, checksum_type) = if span.partial {
-            Default::default()
-        } else {
-            stored_checksum(&obj, input.checksum_mode.as_ref())
-        };
+        let (checksum, checksum_type) = span.checksum(&obj, input.checksum_mode.as_ref());
         let o = overrides_of!(input).over(&obj.headers);
         let lock = LockHeaders::of(&obj);
         let out = GetObjectOutput {
@@ -326,11 +358,7 @@ impl Gateway {
         let conditions = conditions_of!(input);
         check_conditions(&conditions, obj, view.version.mod_time_ns)?;
         let span = served(obj, input.range, input.part_number)?;
-        let (checksum, checksum_type) = if span.partial {
-            Default::default()
-        } else {
-            stored_checksum(obj, input.checksum_mode.as_ref())
-        };
+        let (checksum, checksum_type) = span.checksum(obj, input.checksum_mode.as_ref());
         let o = overrides_of!(input).over(&obj.headers);
         let lock = LockHeaders::of(obj);
         let out = HeadObjectOutput {

@@ -118,7 +118,10 @@ impl Gateway {
         let out = ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode_name(&prefix, url)),
-            delimiter: input.delimiter.map(|d| encode_name(&d, url)),
+            delimiter: input
+                .delimiter
+                .filter(|d| !d.is_empty())
+                .map(|d| encode_name(&d, url)),
             max_keys: Some(max as i32),
             key_count: Some((objects.len() + common.len()) as i32),
             continuation_token: input.continuation_token,
@@ -165,7 +168,10 @@ impl Gateway {
         let out = ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_name(&prefix, url)),
-            delimiter: input.delimiter.map(|d| encode_name(&d, url)),
+            delimiter: input
+                .delimiter
+                .filter(|d| !d.is_empty())
+                .map(|d| encode_name(&d, url)),
             marker: Some(
                 input
                     .marker

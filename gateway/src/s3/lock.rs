@@ -129,7 +129,7 @@ fn no_lock_configuration() -> S3Error {
 }
 
 /// Whether a retention change is allowed: a COMPLIANCE date is never shortened nor its mode
-/// weakened; a GOVERNANCE one only with the bypass header.
+/// changed; a GOVERNANCE one only with the bypass header.
 fn check_retention_change(
     current: Option<&Retention>,
     new: Option<&Retention>,
@@ -142,8 +142,9 @@ fn check_retention_change(
     let weakens = match new {
         None => true,
         Some(n) => {
-            n.retain_until_ns < cur.retain_until_ns
-                || (cur.mode == "COMPLIANCE" && n.mode != "COMPLIANCE")
+            // Any change of mode counts: even GOVERNANCE to the stricter COMPLIANCE needs
+            // the bypass header, as AWS answers it (AccessDenied without).
+            n.retain_until_ns < cur.retain_until_ns || n.mode != cur.mode
         }
     };
     match (weakens, cur.mode.as_str()) {
@@ -224,16 +225,17 @@ impl Gateway {
                 .and_then(mode_name)?;
             match (d.days, d.years) {
                 (Some(n), None) | (None, Some(n)) if n > 0 => {}
-                (Some(_), Some(_)) => {
+                (Some(_), Some(_)) | (None, None) => {
                     return Err(s3_error!(
                         MalformedXML,
-                        "DefaultRetention takes either Days or Years, not both"
+                        "DefaultRetention takes either Days or Years"
                     ))
                 }
                 _ => {
-                    return Err(s3_error!(
-                        InvalidArgument,
-                        "Default retention period must be a positive integer value"
+                    return Err(custom_error(
+                        "InvalidRetentionPeriod",
+                        http::StatusCode::BAD_REQUEST,
+                        "Default retention period must be a positive integer value.",
                     ))
                 }
             }
@@ -426,7 +428,11 @@ mod tests {
         let cur = r("GOVERNANCE", 100);
         assert!(check_retention_change(Some(&cur), Some(&r("GOVERNANCE", 50)), 10, false).is_err());
         assert!(check_retention_change(Some(&cur), Some(&r("GOVERNANCE", 50)), 10, true).is_ok());
-        assert!(check_retention_change(Some(&cur), Some(&r("COMPLIANCE", 100)), 10, false).is_ok());
+        assert!(
+            check_retention_change(Some(&cur), Some(&r("COMPLIANCE", 100)), 10, false).is_err()
+        );
+        assert!(check_retention_change(Some(&cur), Some(&r("COMPLIANCE", 100)), 10, true).is_ok());
+        assert!(check_retention_change(Some(&cur), Some(&r("GOVERNANCE", 150)), 10, false).is_ok());
         assert!(check_retention_change(Some(&cur), None, 10, true).is_ok());
     }
 

@@ -89,13 +89,28 @@ pub fn content_headers(
 ) -> S3Result<ContentHeaders> {
     Ok(ContentHeaders {
         content_type: content_type.map(|c| c.to_string()),
-        content_encoding,
+        content_encoding: content_encoding.and_then(|e| stored_encoding(&e)),
         content_disposition,
         content_language,
         cache_control,
         expires: expires.as_ref().and_then(http_date),
         website_redirect_location: redirect_location(website_redirect_location)?,
     })
+}
+
+/// The `Content-Encoding` an object keeps: the client's list without `aws-chunked`, which only
+/// describes how the request body was framed (`gzip, aws-chunked` is stored as `gzip`;
+/// `aws-chunked` alone leaves none), as S3 stores it.
+fn stored_encoding(sent: &str) -> Option<String> {
+    if !sent.to_ascii_lowercase().contains("aws-chunked") {
+        return Some(sent.to_owned());
+    }
+    let kept: Vec<&str> = sent
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
 }
 
 /// Checks an `x-amz-website-redirect-location` as S3 does: a path in the bucket or a URL.
@@ -478,6 +493,17 @@ impl S3 for Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_a_stored_encoding() {
+        assert_eq!(
+            stored_encoding("gzip, aws-chunked").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(stored_encoding("aws-chunked,gzip").as_deref(), Some("gzip"));
+        assert_eq!(stored_encoding("aws-chunked"), None);
+        assert_eq!(stored_encoding("gzip,br").as_deref(), Some("gzip,br"));
+    }
 
     #[test]
     fn metadata_is_lower_cased_and_bounded() {

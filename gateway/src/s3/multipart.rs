@@ -8,16 +8,16 @@ use super::copy::SourceConditions;
 use super::list::{encode_name, wants_url};
 use super::lock::new_version_lock;
 use super::put::{write_precondition, IncomingBody, StagedBody};
-use super::versioning::{version_header, versioning};
+use super::versioning::{versioning, written_version_header};
 use super::{
     content_headers, etag, parse_tagging, require_bucket, storage_class, timestamp, user_metadata,
     Gateway,
 };
 use crate::s3::error::s3_err;
 use s3s::dto::*;
-use s3s::{s3_error, S3Request, S3Response, S3Result};
+use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
 use storage::drive::PartRecord;
-use storage::meta::{StoredChecksum, UploadRecord};
+use storage::meta::{StoredChecksum, UploadRecord, VersionRecord};
 use storage::set::etag_matches;
 use storage::{PutOptions, StorageError};
 use uuid::Uuid;
@@ -127,6 +127,51 @@ fn whole_checksum(
         value,
         kind: kind.to_owned(),
     }))
+}
+
+/// How long after a completion its retry is answered as the completion was (1 hour; AWS
+/// documents no figure, only that a retried completion succeeds).
+const COMPLETION_RETRY_WINDOW_NS: i64 = 3_600 * 1_000_000_000;
+
+/// The (part number, ETag) list of a CompleteMultipartUpload body.
+fn requested_parts(completed: &[CompletedPart]) -> S3Result<Vec<(u32, String)>> {
+    let requested: Vec<(u32, String)> = completed
+        .iter()
+        .map(|p| {
+            let n = part_number(p.part_number.unwrap_or(0))?;
+            let e = p
+                .e_tag
+                .as_ref()
+                .map(|e| e.value().to_owned())
+                .ok_or_else(|| s3_error!(InvalidPart, "Every part needs an ETag"))?;
+            Ok((n, e))
+        })
+        .collect::<S3Result<_>>()?;
+    if requested.is_empty() {
+        return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+    }
+    Ok(requested)
+}
+
+/// CompleteMultipartUpload's answer for the version a completion made.
+fn completion_output(
+    input: &CompleteMultipartUploadInput,
+    version: &VersionRecord,
+) -> CompleteMultipartUploadOutput {
+    let obj = version.object.as_ref();
+    let mut out = CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        e_tag: obj.map(|o| etag(&o.etag)),
+        version_id: written_version_header(version),
+        ..Default::default()
+    };
+    if let Some(c) = obj.and_then(|o| o.checksum.as_ref()) {
+        fill_checksums!(out, checksum::of_stored(c));
+        out.checksum_type = Some(ChecksumType::from(c.kind.clone()));
+    }
+    out
 }
 
 fn upload_algorithm(u: &UploadRecord) -> Option<Algorithm> {
@@ -298,8 +343,8 @@ impl Gateway {
             e_tag: Some(etag(&part.etag)),
             ..Default::default()
         };
-        if let (Some(c), Some(a)) = (checksum, upload_algorithm(&upload)) {
-            fill_checksums!(out, checksum::single(a, c.value));
+        if let Some(c) = checksum {
+            fill_checksums!(out, checksum::of_stored(&c));
         }
         Ok(S3Response::new(out))
     }
@@ -378,29 +423,22 @@ impl Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let mut input = req.input;
-        let upload = self
-            .open_upload(&input.bucket, &input.key, &input.upload_id)
-            .await?;
         let completed = input
             .multipart_upload
             .take()
             .and_then(|m| m.parts)
             .unwrap_or_default();
-        let requested: Vec<(u32, String)> = completed
-            .iter()
-            .map(|p| {
-                let n = part_number(p.part_number.unwrap_or(0))?;
-                let e = p
-                    .e_tag
-                    .as_ref()
-                    .map(|e| e.value().to_owned())
-                    .ok_or_else(|| s3_error!(InvalidPart, "Every part needs an ETag"))?;
-                Ok((n, e))
-            })
-            .collect::<S3Result<_>>()?;
-        if requested.is_empty() {
-            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
-        }
+        let upload = match self
+            .open_upload(&input.bucket, &input.key, &input.upload_id)
+            .await
+        {
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+                let retried = self.repeated_completion(&input, &completed).await?;
+                return retried.map(S3Response::new).ok_or(e);
+            }
+            r => r?,
+        };
+        let requested = requested_parts(&completed)?;
         let set = self.store.set_for(&input.bucket, &input.key);
         let algorithm = upload_algorithm(&upload);
         let checksum = match (algorithm, input.mpu_object_size) {
@@ -433,8 +471,8 @@ impl Gateway {
         };
         let state = versioning(&self.store.bucket(&input.bucket).await.map_err(s3_err)?);
         let opts = PutOptions {
-            checksum: checksum.clone(),
-            precondition: write_precondition(input.if_none_match, input.if_match)?,
+            checksum,
+            precondition: write_precondition(&req.headers)?,
             versioning: state,
             retention: upload.retention.clone(),
             legal_hold: upload.legal_hold,
@@ -444,19 +482,40 @@ impl Gateway {
             .complete_upload(&upload, &requested, opts)
             .await
             .map_err(s3_err)?;
-        let mut out = CompleteMultipartUploadOutput {
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            e_tag: version.object.as_ref().map(|o| etag(&o.etag)),
-            version_id: version_header(state, &version),
-            ..Default::default()
+        Ok(S3Response::new(completion_output(&input, &version)))
+    }
+
+    /// The answer to a completion of an upload that already completed, with the same part
+    /// list, within `COMPLETION_RETRY_WINDOW`: the same as the first answer (SDKs retry a
+    /// completion whose answer was lost, and must not report a failed upload of an object
+    /// that exists). `None` (so NoSuchUpload) otherwise.
+    async fn repeated_completion(
+        &self,
+        input: &CompleteMultipartUploadInput,
+        completed: &[CompletedPart],
+    ) -> S3Result<Option<CompleteMultipartUploadOutput>> {
+        let (Ok(id), Ok(requested)) = (upload_id(&input.upload_id), requested_parts(completed))
+        else {
+            return Ok(None);
         };
-        if let (Some(c), Some(a)) = (checksum, algorithm) {
-            fill_checksums!(out, checksum::single(a, c.value));
-            out.checksum_type = Some(ChecksumType::from(c.kind));
-        }
-        Ok(S3Response::new(out))
+        let version = self
+            .store
+            .set_for(&input.bucket, &input.key)
+            .completed_version(&input.bucket, &input.key, id)
+            .await
+            .map_err(s3_err)?;
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        let recent = storage::meta::now_ns() - version.mod_time_ns < COMPLETION_RETRY_WINDOW_NS;
+        let same_parts = version.object.as_ref().is_some_and(|o| {
+            o.parts.len() == requested.len()
+                && o.parts
+                    .iter()
+                    .zip(&requested)
+                    .all(|(p, (n, e))| p.number == *n && etag_matches(e, &p.etag))
+        });
+        Ok((recent && same_parts).then(|| completion_output(input, &version)))
     }
 
     pub(super) async fn abort_multipart_upload_op(
@@ -532,6 +591,7 @@ impl Gateway {
             owner: Some(owner()),
             storage_class: Some(StorageClass::from(upload.storage_class)),
             checksum_algorithm: algorithm.map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
+            checksum_type: upload.checksum_type.clone().map(ChecksumType::from),
             ..Default::default()
         }))
     }
@@ -553,17 +613,27 @@ impl Gateway {
             .list_uploads(&input.bucket)
             .await
             .map_err(s3_err)?;
-        // Pages go by (key, upload id), the order the upload-id marker compares in.
-        all.sort_by(|a, b| (&a.key, a.upload_id).cmp(&(&b.key, b.upload_id)));
+        // AWS lists by key, and one key's uploads oldest first (by initiation time).
+        all.sort_by(|a, b| {
+            (&a.key, a.initiated_ns, a.upload_id).cmp(&(&b.key, b.initiated_ns, b.upload_id))
+        });
+        // An upload-id marker continues after that upload in this order; one that names no
+        // upload of the marker key skips all of that key's uploads.
+        let id_position = all
+            .iter()
+            .position(|u| u.key == key_marker && u.upload_id.to_string() == id_marker);
         let mut uploads = Vec::new();
         let mut prefixes: Vec<String> = Vec::new();
         let mut truncated = false;
         let mut last: Option<(String, String)> = None;
-        for u in all.into_iter().filter(|u| u.key.starts_with(&prefix)) {
+        for (i, u) in all.into_iter().enumerate() {
+            if !u.key.starts_with(&prefix) {
+                continue;
+            }
             let after_marker = if id_marker.is_empty() {
                 u.key > key_marker || key_marker.is_empty()
             } else {
-                u.key > key_marker || (u.key == key_marker && u.upload_id.to_string() > id_marker)
+                u.key > key_marker || (u.key == key_marker && id_position.is_some_and(|p| i > p))
             };
             if !after_marker {
                 continue;
@@ -601,13 +671,13 @@ impl Gateway {
                 }),
                 checksum_algorithm: upload_algorithm(&u)
                     .map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
-                ..Default::default()
+                checksum_type: u.checksum_type.clone().map(ChecksumType::from),
             });
         }
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             prefix: input.prefix.map(|p| encode_name(&p, url)),
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.filter(|d| !d.is_empty()),
             key_marker: input.key_marker,
             upload_id_marker: input.upload_id_marker,
             max_uploads: Some(max as i32),

@@ -5,7 +5,7 @@
 use super::acl::check_object_acl;
 use super::checksum::{self, fill_checksums, Algorithm, Requested};
 use super::lock::new_version_lock;
-use super::versioning::{version_header, versioning};
+use super::versioning::{versioning, written_version_header};
 use super::{
     body_stream, content_headers, etag, parse_tagging, storage_class, user_metadata, Gateway,
     MAX_PUT_SIZE,
@@ -50,25 +50,33 @@ pub fn content_md5(header: Option<&str>) -> S3Result<Option<[u8; 16]>> {
     }
 }
 
-/// Translates conditional-write headers; AWS supports only `*` for If-None-Match on writes.
-pub fn write_precondition(
-    if_none_match: Option<IfNoneMatch>,
-    if_match: Option<IfMatch>,
-) -> S3Result<Precondition> {
-    let if_none_match_any = match if_none_match {
+/// The conditional-write headers of any request that writes a key (PutObject, CopyObject,
+/// CompleteMultipartUpload, POST object), read from the headers in this one place so every
+/// write path checks them alike. AWS supports only `*` for `If-None-Match` on writes
+/// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>).
+/// The check itself happens in storage, under the key's lock, with the commit.
+pub fn write_precondition(headers: &http::HeaderMap) -> S3Result<Precondition> {
+    let text = |name: http::header::HeaderName| -> S3Result<Option<String>> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str().map(|s| s.trim().to_owned()).map_err(|_| {
+                    s3_error!(InvalidArgument, "A conditional header is not valid text")
+                })
+            })
+            .transpose()
+    };
+    let if_none_match_any = match text(http::header::IF_NONE_MATCH)?.as_deref() {
         None => false,
-        Some(ETagCondition::Any) => true,
-        Some(ETagCondition::ETag(_)) => {
+        Some("*") => true,
+        Some(_) => {
             return Err(s3_error!(
                 NotImplemented,
                 "A header you provided implies functionality that is not implemented"
             ));
         }
     };
-    let if_match = if_match.map(|m| match m {
-        ETagCondition::Any => "*".to_owned(),
-        ETagCondition::ETag(e) => e.value().to_owned(),
-    });
+    let if_match = text(http::header::IF_MATCH)?;
     Ok(Precondition {
         if_none_match_any,
         if_match,
@@ -115,7 +123,8 @@ impl Gateway {
 
     /// Stages a request body and checks it against `Content-MD5` and the requested checksum
     /// (from a header or the trailer). Returns the staged body and the checksum to store.
-    /// `part` 0 is a whole object (inlined when small); 1..=10000 a multipart part.
+    /// `part` 0 is a whole object (inlined when small); 1..=10000 a multipart part, whose
+    /// checksum must be of the upload's algorithm (`default_algorithm`) when it has one.
     pub(super) async fn stage_verified(
         &self,
         bucket: &str,
@@ -132,6 +141,18 @@ impl Gateway {
         let md5 = content_md5(headers.get("content-md5").and_then(|v| v.to_str().ok()))?;
         let requested = checksum::requested(headers)
             .map_err(|m| S3Error::with_message(S3ErrorCode::InvalidRequest, m))?;
+        if let (Some(want), Some(sent)) = (default_algorithm, requested.as_ref()) {
+            if sent.algorithm != want {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    format!(
+                        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                        want.name().to_ascii_lowercase(),
+                        sent.algorithm.name().to_ascii_lowercase()
+                    ),
+                ));
+            }
+        }
         let requested = requested.or(default_algorithm.map(|algorithm| Requested {
             algorithm,
             expected: None,
@@ -211,7 +232,7 @@ impl Gateway {
             storage_class: storage_class(input.storage_class)?,
             tags: parse_tagging(input.tagging.as_deref())?,
             checksum: None,
-            precondition: write_precondition(input.if_none_match, input.if_match)?,
+            precondition: write_precondition(&headers)?,
             versioning: state,
             retention,
             legal_hold,
@@ -241,7 +262,7 @@ impl Gateway {
             .map_err(s3_err)?;
         let mut out = PutObjectOutput {
             e_tag: version.object.as_ref().map(|o| etag(&o.etag)),
-            version_id: version_header(state, &version),
+            version_id: written_version_header(&version),
             ..Default::default()
         };
         if let Some(c) = checksum {

@@ -45,6 +45,14 @@ pub fn version_header(versioning: Versioning, version: &VersionRecord) -> Option
         .then(|| version_id_text(version.version_id))
 }
 
+/// The `x-amz-version-id` a write (PUT, POST, copy, multipart completion) answers with: only a
+/// version id the write created. A write into a Suspended bucket makes the `null` version and,
+/// as AWS's PutObject reference shows, answers without the header; GET and HEAD of it still
+/// name it `null` (`version_header`).
+pub fn written_version_header(version: &VersionRecord) -> Option<String> {
+    version.version_id.map(|id| id.to_string())
+}
+
 impl Gateway {
     pub(super) async fn put_bucket_versioning_op(
         &self,
@@ -184,7 +192,10 @@ impl Gateway {
         Ok(S3Response::new(ListObjectVersionsOutput {
             common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
             delete_markers: (!markers.is_empty()).then_some(markers),
-            delimiter: input.delimiter.map(|d| encode_name(&d, encode)),
+            delimiter: input
+                .delimiter
+                .filter(|d| !d.is_empty())
+                .map(|d| encode_name(&d, encode)),
             encoding_type: input.encoding_type,
             is_truncated: Some(page.truncated),
             key_marker: Some(encode_name(&key_marker, encode)),

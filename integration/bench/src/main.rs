@@ -106,6 +106,9 @@ impl S3 {
             .method(method)
             .uri(&url)
             .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+            // hyper leaves Content-Length out of an empty body, and S3 refuses a PUT
+            // without one: every request states it.
+            .header(http::header::CONTENT_LENGTH, body.len())
             .body(Full::new(body))?;
         let headers = req
             .headers()
