@@ -2,6 +2,7 @@
 //! health probes and metrics on one listener.
 
 use crate::admin::AdminRoute;
+use crate::auth;
 use crate::body_check;
 use crate::config::Config;
 use crate::http_fixups;
@@ -26,8 +27,9 @@ use storage::{Drive, LocalDrive, Store};
 /// (IP addresses, unknown names), so a plain `http://127.0.0.1:9000` endpoint always works.
 struct Domains(Vec<String>);
 
-impl S3Host for Domains {
-    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+impl Domains {
+    /// The domain and bucket a Host header names (virtual-host style), or the bare host name.
+    fn split<'a>(&'a self, host: &'a str) -> (&'a str, Option<&'a str>) {
         let name = match host.rsplit_once(':') {
             Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
             _ => host,
@@ -37,10 +39,19 @@ impl S3Host for Domains {
                 .strip_suffix(domain.as_str())
                 .and_then(|b| b.strip_suffix('.'))
             {
-                return Ok(VirtualHost::new(domain.as_str()).with_bucket(bucket));
+                return (domain.as_str(), Some(bucket));
             }
         }
-        Ok(VirtualHost::new(name))
+        (name, None)
+    }
+}
+
+impl S3Host for Domains {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        Ok(match self.split(host) {
+            (domain, Some(bucket)) => VirtualHost::new(domain).with_bucket(bucket),
+            (name, None) => VirtualHost::new(name),
+        })
     }
 }
 
@@ -69,6 +80,9 @@ pub struct Node {
     pub store: Arc<Store>,
     s3: S3Service,
     metrics: Metrics,
+    /// The root key, for the checks around s3s's signature verification.
+    root: auth::RootKey,
+    domains: Domains,
     idle_timeout: std::time::Duration,
     /// Request tasks, which outlive their connection when the client goes away.
     tasks: tokio_util::task::TaskTracker,
@@ -102,6 +116,11 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
         store,
         s3: builder.build(),
         metrics: Metrics::default(),
+        root: auth::RootKey {
+            access_key: config.root_user.clone(),
+            secret: config.root_password.clone(),
+        },
+        domains: Domains(config.domains.clone()),
         idle_timeout: config.idle_timeout,
         tasks: tokio_util::task::TaskTracker::new(),
     }))
@@ -124,11 +143,9 @@ impl Node {
     /// Health probes and metrics answer unsigned GETs on fixed paths; signed requests to the
     /// same paths are S3 calls to buckets of those names.
     fn probe(&self, req: &Request<Incoming>) -> Option<Response<Body>> {
+        // `Signature=` covers SigV2 presigned URLs and SigV4's `X-Amz-Signature=`.
         let signed = req.headers().contains_key(http::header::AUTHORIZATION)
-            || req
-                .uri()
-                .query()
-                .is_some_and(|q| q.contains("X-Amz-Signature"));
+            || req.uri().query().is_some_and(|q| q.contains("Signature="));
         if signed || (req.method() != Method::GET && req.method() != Method::HEAD) {
             return None;
         }
@@ -184,10 +201,23 @@ impl Node {
         let method = req.method().clone();
         let attributes = http_fixups::is_object_attributes(&method, req.uri());
         http_fixups::drop_unusable_range(&mut req);
-        let refused = http_fixups::refusal(&req);
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let virtual_bucket = self.domains.split(host).1.map(str::to_owned);
+        let refused = http_fixups::refusal(&req).map(|e| body_check::response(&e));
+        let refused = refused.or_else(|| {
+            let now = time::OffsetDateTime::now_utc();
+            auth::precheck(&mut req, &self.root, virtual_bucket.as_deref(), now)
+                .err()
+                .map(|e| e.response())
+        });
+        let sent = auth::Sent::of(&req, virtual_bucket.as_deref());
         let call = self.tasks.spawn(async move {
-            if let Some(e) = refused {
-                return body_check::response(&e);
+            if let Some(refusal) = refused {
+                return refusal;
             }
             match body_check::checked(req).await {
                 Err(e) => body_check::response(&e),
@@ -209,7 +239,12 @@ impl Node {
         };
         http_fixups::ranged_head_is_partial(&method, &mut resp);
         if resp.status().is_client_error() || resp.status().is_server_error() {
-            resp = patch_body(resp, |text| with_request_id(text, &request_id)).await;
+            resp = patch_body(resp, |text| {
+                let explained = auth::explain(&sent, text);
+                let text = explained.as_deref().unwrap_or(text);
+                with_request_id(text, &request_id).or(explained)
+            })
+            .await;
         } else if attributes {
             resp = patch_body(resp, http_fixups::unquoted_etag).await;
         }
