@@ -2,6 +2,7 @@
 //! request (s3s verifies the signature before a route runs), and the client the `strata admin`
 //! commands use to call it.
 
+use crate::admin_lifecycle;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
 use http_body_util::BodyExt;
@@ -16,6 +17,7 @@ pub const PREFIX: &str = "/strata/admin/v1/";
 /// Serves admin calls.
 pub struct AdminRoute {
     pub store: Arc<Store>,
+    pub scanner: Arc<lifecycle::scanner::Scanner>,
 }
 
 #[derive(Serialize)]
@@ -62,9 +64,21 @@ impl S3Route for AdminRoute {
         }
     }
 
-    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let op = req.uri.path().trim_start_matches(PREFIX);
+        let query = req.uri.query();
         match (req.method.as_str(), op) {
+            ("GET", "lifecycle/status") => json(&admin_lifecycle::status(&self.scanner)?),
+            ("GET", "lifecycle/explain") => {
+                json(&admin_lifecycle::explain(&self.scanner, query).await?)
+            }
+            ("POST", "lifecycle/preview") => {
+                // A lifecycle document is at most 1,000 rules: far below 4 MiB.
+                let body = req.input.store_all_limited(4 << 20).await.map_err(|e| {
+                    s3_error!(InvalidArgument, "cannot read the configuration: {e}")
+                })?;
+                json(&admin_lifecycle::preview(&self.scanner, query, &body).await?)
+            }
             ("POST", "heal") => {
                 let report = self
                     .store
@@ -144,11 +158,13 @@ fn sign<B>(
     Ok(())
 }
 
-/// Calls an admin API operation on a running node and returns the response body.
+/// Calls an admin API operation (`op` may carry a query string) on a running node, with
+/// `body`, and returns the response body.
 pub async fn call(
     endpoint: &str,
     method: Method,
     op: &str,
+    body: Bytes,
     access_key: &str,
     secret_key: &str,
 ) -> anyhow::Result<String> {
@@ -167,7 +183,8 @@ pub async fn call(
         .uri(&path)
         .header("host", authority.as_str())
         .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-        .body(http_body_util::Empty::<Bytes>::new())?;
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(http_body_util::Full::new(body))?;
     sign(
         &mut req,
         &format!("http://{authority}{path}"),

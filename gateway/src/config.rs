@@ -32,6 +32,12 @@ pub struct FileConfig {
     pub idle_timeout: Option<u64>,
     /// Bytes every drive keeps free; new data is refused below it.
     pub min_free: Option<u64>,
+    /// Seconds in a lifecycle day (tests and demos shorten it).
+    pub lifecycle_day_seconds: Option<u64>,
+    /// When the lifecycle scanner runs: a cron expression with seconds.
+    pub lifecycle_schedule: Option<String>,
+    /// Most lifecycle actions the scanner applies per second.
+    pub lifecycle_rate: Option<u32>,
 }
 
 /// What `strata server` accepts on the command line.
@@ -57,6 +63,7 @@ pub struct Config {
     pub min_free: Option<u64>,
     /// True when the built-in credentials are in use (printed at start).
     pub default_credentials: bool,
+    pub lifecycle: lifecycle::scanner::Settings,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -164,6 +171,34 @@ impl Config {
             })?),
             None => file.min_free,
         };
+        let day_seconds = match env("STRATA_LIFECYCLE_DAY_SECONDS") {
+            Some(text) => text.parse::<u64>().ok(),
+            None => Some(file.lifecycle_day_seconds.unwrap_or(86_400)),
+        }
+        .filter(|s| (1..=86_400).contains(s))
+        .with_context(|| {
+            format!(
+                "{} (or STRATA_LIFECYCLE_DAY_SECONDS): a lifecycle day is 1 to 86400 seconds",
+                origin("lifecycle_day_seconds")
+            )
+        })?;
+        let schedule = file
+            .lifecycle_schedule
+            .clone()
+            .unwrap_or_else(|| lifecycle::scanner::DEFAULT_SCHEDULE.into());
+        lifecycle::scanner::check_schedule(&schedule)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", origin("lifecycle_schedule")))?;
+        let rate = match env("STRATA_LIFECYCLE_RATE") {
+            Some(text) => text.parse::<u32>().ok(),
+            None => Some(file.lifecycle_rate.unwrap_or(lifecycle::scanner::DEFAULT_RATE)),
+        }
+        .filter(|r| *r > 0)
+        .with_context(|| {
+            format!(
+                "{} (or STRATA_LIFECYCLE_RATE): the rate is a positive number of actions per second",
+                origin("lifecycle_rate")
+            )
+        })?;
         let domains = file
             .domains
             .clone()
@@ -178,6 +213,13 @@ impl Config {
             idle_timeout: std::time::Duration::from_secs(idle_timeout),
             min_free,
             default_credentials,
+            lifecycle: lifecycle::scanner::Settings {
+                clock: lifecycle::Clock {
+                    day_ns: day_seconds as i64 * 1_000_000_000,
+                },
+                schedule,
+                rate,
+            },
         })
     }
 }

@@ -6,12 +6,14 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod admin_lifecycle;
 mod auth;
 mod body_check;
 mod config;
 mod http_fixups;
 mod idle_body;
 mod metrics;
+mod post_form;
 mod query;
 mod s3;
 mod server;
@@ -63,6 +65,52 @@ enum AdminAction {
     Heal,
     /// Show the deployment, its erasure sets and drive states.
     Info,
+    /// Lifecycle: what the scanner did, why a version has (not) expired, what rules would do.
+    Lifecycle {
+        #[command(subcommand)]
+        action: LifecycleAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum LifecycleAction {
+    /// Each bucket's last scan, the scan in progress (with a progress bar in a terminal) and
+    /// the actions that failed.
+    Status {
+        /// Print the answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why each rule does or does not act on a version, when, and in what state.
+    Explain {
+        bucket: String,
+        key: String,
+        /// A version id (`null` for the null version); the current version without.
+        #[arg(long)]
+        version_id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What a configuration (not applied yet, or the bucket's own without --file) would do,
+    /// day by day: versions and bytes per rule, with sample keys.
+    Preview {
+        bucket: String,
+        /// The configuration: XML, or the JSON `aws s3api put-bucket-lifecycle-configuration`
+        /// takes.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// How many days ahead.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 fn main() {
@@ -113,13 +161,77 @@ fn run() -> anyhow::Result<()> {
                 std::env::var("STRATA_ROOT_USER").unwrap_or_else(|_| config::DEFAULT_USER.into());
             let password = std::env::var("STRATA_ROOT_PASSWORD")
                 .unwrap_or_else(|_| config::DEFAULT_PASSWORD.into());
-            let (method, op) = match action {
-                AdminAction::Heal => (http::Method::POST, "heal"),
-                AdminAction::Info => (http::Method::GET, "info"),
+            let call = |method: http::Method, op: String, body: Vec<u8>| {
+                let (endpoint, user, password) = (&endpoint, &user, &password);
+                async move { admin::call(endpoint, method, &op, body.into(), user, password).await }
             };
-            let out = runtime.block_on(admin::call(&endpoint, method, op, &user, &password))?;
-            println!("{out}");
-            Ok(())
+            let get = |op: String| call(http::Method::GET, op, Vec::new());
+            let value = |text: String| -> anyhow::Result<serde_json::Value> {
+                Ok(serde_json::from_str(&text)?)
+            };
+            runtime.block_on(async {
+                match action {
+                    AdminAction::Heal => {
+                        println!("{}", call(http::Method::POST, "heal".into(), vec![]).await?)
+                    }
+                    AdminAction::Info => println!("{}", get("info".into()).await?),
+                    AdminAction::Lifecycle { action } => match action {
+                        LifecycleAction::Status { json } => {
+                            let v = value(get("lifecycle/status".into()).await?)?;
+                            if json {
+                                println!("{}", serde_json::to_string_pretty(&v)?);
+                            } else {
+                                admin_lifecycle::print_status(&v);
+                                admin_lifecycle::follow(async || {
+                                    value(get("lifecycle/status".into()).await?)
+                                })
+                                .await?;
+                            }
+                        }
+                        LifecycleAction::Explain {
+                            bucket,
+                            key,
+                            version_id,
+                            json,
+                        } => {
+                            let mut q = vec![("bucket", bucket.as_str()), ("key", key.as_str())];
+                            if let Some(v) = &version_id {
+                                q.push(("versionId", v));
+                            }
+                            let v = value(get(format!("lifecycle/explain?{}", query(&q))).await?)?;
+                            if json {
+                                println!("{}", serde_json::to_string_pretty(&v)?);
+                            } else {
+                                admin_lifecycle::print_explain(&v);
+                            }
+                        }
+                        LifecycleAction::Preview {
+                            bucket,
+                            file,
+                            days,
+                            json,
+                        } => {
+                            let body = match &file {
+                                Some(f) => std::fs::read(f)
+                                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
+                                None => Vec::new(),
+                            };
+                            let days = days.to_string();
+                            let op = format!(
+                                "lifecycle/preview?{}",
+                                query(&[("bucket", &bucket), ("days", &days)])
+                            );
+                            let v = value(call(http::Method::POST, op, body).await?)?;
+                            if json {
+                                println!("{}", serde_json::to_string_pretty(&v)?);
+                            } else {
+                                admin_lifecycle::print_preview(&v);
+                            }
+                        }
+                    },
+                }
+                Ok(())
+            })
         }
     }
 }

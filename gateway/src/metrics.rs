@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests by API and status, latency, bytes in and out, drive state,
-//! the heal queue.
+//! the heal queue, the lifecycle scanner.
 
 use http::{Method, Uri};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -38,6 +38,16 @@ pub struct Metrics {
     drive_free: Family<DriveLabels, Gauge>,
     heal_pending: Gauge,
     heals: Family<HealLabels, Counter>,
+    lifecycle_scanned: Counter,
+    lifecycle_actions: Family<ActionLabels, Counter>,
+    lifecycle_scan_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    lifecycle_oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -64,6 +74,30 @@ impl Default for Metrics {
         let drive_free = Family::<DriveLabels, Gauge>::default();
         let heal_pending = Gauge::default();
         let heals = Family::<HealLabels, Counter>::default();
+        let lifecycle_scanned = Counter::default();
+        let lifecycle_actions = Family::<ActionLabels, Counter>::default();
+        let lifecycle_scan_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let lifecycle_oldest_due = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "lifecycle_versions_scanned",
+            "Versions the lifecycle scanner has judged",
+            lifecycle_scanned.clone(),
+        );
+        registry.register(
+            "lifecycle_actions",
+            "Lifecycle actions by kind and result: done, skipped (the key changed since it was judged), blocked (object lock), failed (retried next scan)",
+            lifecycle_actions.clone(),
+        );
+        registry.register(
+            "lifecycle_scan_duration_seconds",
+            "Length of the last complete lifecycle scan",
+            lifecycle_scan_seconds.clone(),
+        );
+        registry.register(
+            "lifecycle_oldest_due_action_age_seconds",
+            "Age of the oldest lifecycle action that is due but not applied (0: none); a growing value is a stalled engine",
+            lifecycle_oldest_due.clone(),
+        );
         registry.register(
             "s3_requests",
             "S3 requests by API and HTTP status",
@@ -115,6 +149,10 @@ impl Default for Metrics {
             drive_free,
             heal_pending,
             heals,
+            lifecycle_scanned,
+            lifecycle_actions,
+            lifecycle_scan_seconds,
+            lifecycle_oldest_due,
             requests,
             latency,
             bytes_in,
@@ -170,6 +208,16 @@ impl Metrics {
         ] {
             catch_up(&self.heals.get_or_create(&HealLabels { result }), total);
         }
+    }
+
+    pub fn set_lifecycle(&self, stats: &lifecycle::scanner::Stats) {
+        catch_up(&self.lifecycle_scanned, stats.versions_scanned);
+        for ((action, result), total) in &stats.actions {
+            let labels = ActionLabels { action, result };
+            catch_up(&self.lifecycle_actions.get_or_create(&labels), *total);
+        }
+        self.lifecycle_scan_seconds.set(stats.last_scan_seconds);
+        self.lifecycle_oldest_due.set(stats.oldest_due_seconds);
     }
 
     /// The text exposition format.

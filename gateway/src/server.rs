@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::http_fixups;
 use crate::idle_body::IdleTimeout;
 use crate::metrics::{classify, Metrics};
+use crate::post_form;
 use crate::s3::Gateway;
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use lifecycle::scanner::Scanner;
 use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, S3Result};
@@ -75,11 +77,18 @@ impl s3s::auth::S3Auth for RootAuth {
     }
 }
 
+/// Largest file a browser-form upload (POST object) may carry, bytes.
+pub const POST_OBJECT_MAX_FILE: u64 = 64 << 20;
+
+/// The directory in the first drive that holds node-local state (the lifecycle journal).
+const NODE_STATE: &str = ".strata-node";
+
 /// Everything a request handler needs.
 pub struct Node {
     pub store: Arc<Store>,
     s3: S3Service,
     metrics: Metrics,
+    scanner: Arc<Scanner>,
     /// The root key, for the checks around s3s's signature verification.
     root: auth::RootKey,
     domains: Domains,
@@ -100,8 +109,15 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     store.start_background(fresh);
+    // Node-local state lives beside the first drive's own, outside what a drive re-format
+    // clears; losing it costs only a scan from the beginning.
+    let journal = config.drives[0].join(NODE_STATE).join("lifecycle.db");
+    let scanner = Scanner::open(store.clone(), config.lifecycle.clone(), &journal)
+        .map_err(anyhow::Error::msg)?;
+    scanner.start();
     let mut builder = S3ServiceBuilder::new(Gateway {
         store: store.clone(),
+        lifecycle_clock: config.lifecycle.clock,
     });
     builder.set_auth(RootAuth {
         access_key: config.root_user.clone(),
@@ -109,11 +125,20 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
     });
     store.set_min_free(config.min_free);
     builder.set_host(Domains(config.domains.clone()));
+    // s3s reads a browser-form upload's file into memory before a handler runs: a cap keeps
+    // one request's memory bounded (larger files go through PutObject or multipart).
+    let mut s3_config = s3s::config::S3Config::default();
+    s3_config.post_object_max_file_size = POST_OBJECT_MAX_FILE;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        s3_config,
+    ))));
     builder.set_route(AdminRoute {
         store: store.clone(),
+        scanner: scanner.clone(),
     });
     Ok(Arc::new(Node {
         store,
+        scanner,
         s3: builder.build(),
         metrics: Metrics::default(),
         root: auth::RootKey {
@@ -163,6 +188,7 @@ impl Node {
                     }
                 }
                 self.metrics.set_heal_queue(self.store.heal_queue_stats());
+                self.metrics.set_lifecycle(&self.scanner.stats());
                 let mut r = text(StatusCode::OK, self.metrics.encode());
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
@@ -221,7 +247,7 @@ impl Node {
             }
             match body_check::checked(req).await {
                 Err(e) => body_check::response(&e),
-                Ok(req) => match node.s3.call(req).await {
+                Ok(req) => match post_form::call(&node.s3, &node.root, virtual_bucket, req).await {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!(error = ?e, "request failed outside the S3 layer");
@@ -271,7 +297,7 @@ fn header_u64(h: &http::HeaderMap, name: &str) -> Option<u64> {
 }
 
 /// Rewrites a small XML body with `patch` (which answers `None` to leave it alone).
-async fn patch_body(
+pub(crate) async fn patch_body(
     resp: Response<Body>,
     patch: impl FnOnce(&str) -> Option<String>,
 ) -> Response<Body> {

@@ -49,7 +49,8 @@ def wait_ready(endpoint, timeout=30, proc=None):
 class Strata:
     """A `strata server` process on 127.0.0.1 with `drives` drive directories under `data`."""
 
-    def __init__(self, data, drives=4, user=USER, password=PASSWORD):
+    def __init__(self, data, drives=4, user=USER, password=PASSWORD, env=None):
+        self.extra_env = dict(env or {})
         self.data = pathlib.Path(data)
         self.drives = drives
         self.user, self.password = user, password
@@ -66,7 +67,7 @@ class Strata:
         return self.data / f"drive{i}"
 
     def env(self):
-        env = dict(os.environ, STRATA_ROOT_USER=self.user, STRATA_ROOT_PASSWORD=self.password)
+        env = dict(os.environ, STRATA_ROOT_USER=self.user, STRATA_ROOT_PASSWORD=self.password, **self.extra_env)
         env.pop("AWS_CA_BUNDLE", None)
         return env
 

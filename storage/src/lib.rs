@@ -37,4 +37,4 @@ pub use heal_queue::HealQueueStats;
 pub use local::LocalDrive;
 pub use set::{ByteStream, ErasureSet, ObjectView, Precondition, PutOptions, Staged};
 pub use store::{Store, VersionEntry, VersionPage};
-pub use versions::{Deleted, Versioning, Which};
+pub use versions::{DeleteOptions, Deleted, Versioning, Which};

@@ -1016,6 +1016,7 @@ mod tests {
                 version_id: None,
                 mod_time_ns: 1,
                 object: Some(object),
+                lifecycle_marker: false,
             }],
         }
     }
@@ -1026,6 +1027,7 @@ mod tests {
                 version_id: None,
                 mod_time_ns: t,
                 object: None,
+                lifecycle_marker: false,
             }],
         }
     }

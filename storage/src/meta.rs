@@ -80,6 +80,10 @@ pub struct VersionRecord {
     pub mod_time_ns: i64,
     /// `None` for a delete marker.
     pub object: Option<ObjectVersion>,
+    /// A delete marker that lifecycle placed (an expiration), not a client: replication
+    /// leaves these where they are, as AWS does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lifecycle_marker: bool,
 }
 
 impl VersionRecord {
@@ -305,6 +309,7 @@ pub(crate) mod tests_support {
                 replication: BTreeMap::new(),
                 metadata_changed_ns: 0,
             }),
+            lifecycle_marker: false,
         }
     }
 }

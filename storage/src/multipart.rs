@@ -218,6 +218,7 @@ impl ErasureSet {
             version_id: None,
             mod_time_ns: now_ns(),
             object: Some(object),
+            lifecycle_marker: false,
         };
         let plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
             v.object.as_mut().expect("object").erasure.shard_index = self.shard_of(d, bucket, key);

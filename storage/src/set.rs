@@ -508,6 +508,7 @@ impl ErasureSet {
             version_id: None,
             mod_time_ns: now_ns(),
             object: Some(object),
+            lifecycle_marker: false,
         };
         let inline = staged.inline.take();
         let new_dirs: Vec<Uuid> = if inline.is_none() {

@@ -30,6 +30,8 @@ pub struct Store {
     bucket_cache: std::sync::RwLock<std::collections::HashMap<String, BucketRecord>>,
     /// One full heal at a time; a second caller waits, then runs its own pass.
     pub(crate) healing: tokio::sync::Mutex<()>,
+    /// Counts bucket configuration changes, so background work (lifecycle) reacts at once.
+    config_changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Splits `drives` drives into equal sets of at most 16.
@@ -142,6 +144,7 @@ impl Store {
             heal_queue,
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
             healing: tokio::sync::Mutex::new(()),
+            config_changes: tokio::sync::watch::Sender::new(0),
             bucket_cache: Default::default(),
         });
         Ok((store, fresh))
@@ -215,7 +218,23 @@ impl Store {
         Ok(present.swap_remove(0))
     }
 
+    /// Wakes whenever a bucket or a bucket configuration changes (created, configured,
+    /// deleted): the one place callers learn of configuration changes.
+    pub fn watch_config(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.config_changes.subscribe()
+    }
+
+    fn config_changed(&self) {
+        self.config_changes.send_modify(|n| *n += 1);
+    }
+
     async fn put_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
+        let result = self.write_bucket_everywhere(record).await;
+        self.config_changed();
+        result
+    }
+
+    async fn write_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
         self.bucket_cache
             .write()
             .expect("lock")
@@ -287,6 +306,7 @@ impl Store {
             }
         }
         self.bucket_cache.write().expect("lock").remove(name);
+        self.config_changed();
         let ok = join_all(self.drives.iter().map(|d| d.delete_bucket(name)))
             .await
             .iter()
@@ -643,6 +663,7 @@ mod tests {
             version_id: Some(id),
             mod_time_ns: 0,
             object: None,
+            lifecycle_marker: false,
         };
         // Newest first: ids[3], ids[2], ids[0]; ids[1] was deleted after it was a marker.
         let rec = ObjectRecord {

@@ -31,6 +31,19 @@ pub enum Which {
     Version(Option<Uuid>),
 }
 
+/// How a delete is made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// `x-amz-bypass-governance-retention`.
+    pub bypass_governance: bool,
+    /// Delete only while the addressed version (for `Which::Current`, the key's newest) is
+    /// still this one: (version id, modification time). Lifecycle judges a version on an
+    /// earlier read; this keeps its action off a version written since.
+    pub expect: Option<(Option<Uuid>, i64)>,
+    /// Lifecycle expires the object: a delete marker it places is recorded as its own.
+    pub by_lifecycle: bool,
+}
+
 /// What a delete did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -38,6 +51,20 @@ pub struct Deleted {
     pub version_id: Option<Uuid>,
     /// Whether the version written or removed is a delete marker.
     pub delete_marker: bool,
+}
+
+/// Bucket config entry holding `Enabled` or `Suspended`.
+pub const VERSIONING_CONFIG: &str = "versioning";
+
+impl crate::meta::BucketRecord {
+    /// The bucket's versioning state.
+    pub fn versioning(&self) -> Versioning {
+        match self.config.get(VERSIONING_CONFIG).map(Vec::as_slice) {
+            Some(b"Enabled") => Versioning::Enabled,
+            Some(b"Suspended") => Versioning::Suspended,
+            _ => Versioning::Unversioned,
+        }
+    }
 }
 
 impl ObjectRecord {
@@ -259,19 +286,57 @@ impl ErasureSet {
 
     /// Deletes a key as S3 does: without a version, hides it behind a delete marker (or
     /// removes it when unversioned); with one, removes that version if object lock allows.
+    /// With `opts.expect`, only while the addressed version is still the one expected
+    /// (PreconditionFailed otherwise).
     pub async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         which: Which,
         versioning: Versioning,
-        bypass_governance: bool,
+        opts: DeleteOptions,
     ) -> Result<Deleted> {
+        let bypass_governance = opts.bypass_governance;
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
         let now = now_ns();
         let marker_id = (versioning == Versioning::Enabled).then(Uuid::now_v7);
-        let plan = self.plan(&records, |_, rec| match which {
+        let plan = self.plan(&records, |_, rec| {
+            if let Some(expected) = opts.expect {
+                let addressed = match which {
+                    Which::Current => rec.versions.first(),
+                    Which::Version(id) => rec.position(id).map(|i| &rec.versions[i]),
+                };
+                if addressed.map(|v| (v.version_id, v.mod_time_ns)) != Some(expected) {
+                    return Err(StorageError::PreconditionFailed);
+                }
+            }
+            self.delete_in(
+                rec,
+                which,
+                versioning,
+                marker_id,
+                now,
+                bypass_governance,
+                opts.by_lifecycle,
+            )
+        })?;
+        self.apply(bucket, key, &records, plan, &[]).await
+    }
+
+    /// The change a delete makes to a key's record.
+    #[allow(clippy::too_many_arguments)]
+    fn delete_in(
+        &self,
+        rec: &mut ObjectRecord,
+        which: Which,
+        versioning: Versioning,
+        marker_id: Option<Uuid>,
+        now: i64,
+        bypass_governance: bool,
+        by_lifecycle: bool,
+    ) -> Result<Deleted> {
+        match which {
             Which::Version(id) => {
                 let Some(i) = rec.position(id) else {
                     return Ok(Deleted {
@@ -298,6 +363,7 @@ impl ErasureSet {
                     version_id: marker_id,
                     mod_time_ns: now,
                     object: None,
+                    lifecycle_marker: by_lifecycle,
                 };
                 rec.push_version(marker, now)?;
                 Ok(Deleted {
@@ -305,8 +371,7 @@ impl ErasureSet {
                     delete_marker: true,
                 })
             }
-        })?;
-        self.apply(bucket, key, &records, plan, &[]).await
+        }
     }
 
     /// Changes one version's metadata in place (tags, retention, legal hold); `change` may
@@ -352,6 +417,7 @@ mod tests {
             version_id: id,
             mod_time_ns: t,
             object: None,
+            lifecycle_marker: false,
         }
     }
 

@@ -14,6 +14,8 @@
 mod v2;
 mod v4;
 
+pub use v2::signature as v2_signature;
+
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use s3s::dto::{Timestamp, TimestampFormat};
 use s3s::Body;

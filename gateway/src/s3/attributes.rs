@@ -124,7 +124,7 @@ impl Gateway {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
         let wanted = Wanted::parse(&input.object_attributes)?;
-        let (view, version_id) = self
+        let (view, version_id, _) = self
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let obj = view.object();

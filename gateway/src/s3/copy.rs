@@ -2,6 +2,7 @@
 //! source through the write path: new shards, same bytes.
 
 use super::acl::check_object_acl;
+use super::bucket_lifecycle::expiration_of_version;
 use super::checksum::{fill_checksums, Algorithm};
 use super::lock::new_version_lock;
 use super::put::write_precondition;
@@ -285,6 +286,15 @@ impl Gateway {
             copy_object_result: Some(result),
             copy_source_version_id: source.version_id,
             version_id: written_version_header(&version),
+            expiration: version.object.as_ref().and_then(|o| {
+                expiration_of_version(
+                    &target,
+                    &input.key,
+                    o,
+                    version.mod_time_ns,
+                    self.lifecycle_clock,
+                )
+            }),
             ..Default::default()
         }))
     }

@@ -6,7 +6,7 @@ use crate::s3::error::s3_err;
 use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage::{Deleted, Versioning};
+use storage::{DeleteOptions, Deleted, Versioning};
 
 /// Most keys one DeleteObjects request may name.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -27,7 +27,10 @@ impl Gateway {
                 &input.key,
                 which(input.version_id.as_deref())?,
                 state,
-                input.bypass_governance_retention.unwrap_or(false),
+                DeleteOptions {
+                    bypass_governance: input.bypass_governance_retention.unwrap_or(false),
+                    ..Default::default()
+                },
             )
             .await
             .map_err(s3_err)?;
@@ -47,7 +50,10 @@ impl Gateway {
         let input = req.input;
         let record = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
         let state = versioning(&record);
-        let bypass = input.bypass_governance_retention.unwrap_or(false);
+        let options = DeleteOptions {
+            bypass_governance: input.bypass_governance_retention.unwrap_or(false),
+            ..Default::default()
+        };
         let objects = input.delete.objects;
         if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
@@ -60,7 +66,7 @@ impl Gateway {
                     Ok(w) => self
                         .store
                         .set_for(bucket, &o.key)
-                        .delete_version(bucket, &o.key, w, state, bypass)
+                        .delete_version(bucket, &o.key, w, state, options)
                         .await
                         .map_err(s3_err),
                     Err(e) => Err(e),

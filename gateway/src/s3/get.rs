@@ -1,6 +1,7 @@
 //! GetObject and HeadObject: conditional headers, ranges and part numbers, response header
 //! overrides, and the streamed body.
 
+use super::bucket_lifecycle::expiration_of_version;
 use super::checksum::{self, Algorithm};
 use super::last_modified;
 use super::versioning::{version_header, versioning};
@@ -267,16 +268,29 @@ impl Overrides {
 
 impl Gateway {
     /// The addressed version, and its `x-amz-version-id` as the response shows it.
+    /// The addressed version, the `x-amz-version-id` to show for it, and for the current
+    /// version the `x-amz-expiration` a lifecycle rule gives it.
     pub(super) async fn read_view(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-    ) -> S3Result<(ObjectView, Option<String>)> {
+    ) -> S3Result<(ObjectView, Option<String>, Option<String>)> {
         let record = self.store.bucket(bucket).await.map_err(s3_err)?;
         let view = self.version_view(bucket, key, version_id).await?;
         let shown = version_header(versioning(&record), &view.version);
-        Ok((view, shown))
+        let expiration = (view.index == 0)
+            .then(|| {
+                expiration_of_version(
+                    &record,
+                    key,
+                    view.object(),
+                    view.version.mod_time_ns,
+                    self.lifecycle_clock,
+                )
+            })
+            .flatten();
+        Ok((view, shown, expiration))
     }
 
     pub(super) async fn get_object_op(
@@ -284,7 +298,7 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let (view, version_id) = self
+        let (view, version_id, expiration) = self
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let conditions = conditions_of!(input);
@@ -331,6 +345,7 @@ impl Gateway {
                 .then(|| StorageClass::from(obj.storage_class.clone())),
             tag_count: (!obj.tags.is_empty()).then_some(obj.tags.len() as i32),
             version_id,
+            expiration,
             object_lock_mode: lock.mode,
             object_lock_retain_until_date: lock.until,
             object_lock_legal_hold_status: lock.hold,
@@ -351,7 +366,7 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let (view, version_id) = self
+        let (view, version_id, expiration) = self
             .read_view(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let obj = view.object();
@@ -379,6 +394,7 @@ impl Gateway {
             storage_class: (obj.storage_class != "STANDARD")
                 .then(|| StorageClass::from(obj.storage_class.clone())),
             version_id,
+            expiration,
             object_lock_mode: lock.mode,
             object_lock_retain_until_date: lock.until,
             object_lock_legal_hold_status: lock.hold,

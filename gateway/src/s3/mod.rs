@@ -1,14 +1,17 @@
 //! The S3 API: s3s parses requests, checks signatures and writes responses; this module maps
 //! each operation onto the store. One file per operation family:
-//! `bucket` (create, delete, head, list, location), `put`, `get` (GET and HEAD), `list`,
-//! `delete`, `copy`, `multipart`, `versioning` (bucket state, version listing), `lock` (object
-//! lock), `tagging`, `acl` (owner-only ACLs), `attributes` (GetObjectAttributes); `checksum`
-//! and `error` are shared.
+//! `bucket` (create, delete, head, list, location), `put`, `post` (browser-form uploads, whose
+//! form `crate::post_form` settles first), `get` (GET and HEAD), `list`, `delete`, `copy`,
+//! `multipart`, `versioning` (bucket state, version listing), `lock` (object lock), `tagging`,
+//! `acl` (owner-only ACLs), `attributes` (GetObjectAttributes); `checksum` and `error` are
+//! shared.
 
 mod acl;
 mod attributes;
 mod bucket;
+mod bucket_lifecycle;
 pub use bucket::REGION;
+pub use bucket_lifecycle::lifecycle_configuration;
 pub use put::content_md5;
 pub use tagging::parse_tagging;
 pub mod checksum;
@@ -19,6 +22,7 @@ mod get;
 mod list;
 mod lock;
 mod multipart;
+mod post;
 mod put;
 mod tagging;
 mod versioning;
@@ -44,6 +48,8 @@ pub const RESERVED_BUCKETS: [&str; 1] = ["strata"];
 #[derive(Clone)]
 pub struct Gateway {
     pub store: Arc<Store>,
+    /// The length of a lifecycle day (due times in `x-amz-expiration` and abort headers).
+    pub lifecycle_clock: lifecycle::Clock,
 }
 
 /// Nanoseconds since the epoch as an S3 timestamp (second precision, as S3 reports).
@@ -286,6 +292,13 @@ impl S3 for Gateway {
         self.put_object_op(req).await
     }
 
+    async fn post_object(
+        &self,
+        req: S3Request<PostObjectInput>,
+    ) -> S3Result<S3Response<PostObjectOutput>> {
+        self.post_object_op(req).await
+    }
+
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,
@@ -466,6 +479,27 @@ impl S3 for Gateway {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         self.delete_object_tagging_op(req).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        self.put_bucket_lifecycle_configuration_op(req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.get_bucket_lifecycle_configuration_op(req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.delete_bucket_lifecycle_op(req).await
     }
 
     async fn put_bucket_tagging(

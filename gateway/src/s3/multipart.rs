@@ -3,6 +3,7 @@
 
 use super::acl::check_object_acl;
 use super::bucket::owner;
+use super::bucket_lifecycle::{abort_of_upload, expiration_of_version};
 use super::checksum::{self, checksums_of, fill_checksums, Algorithm};
 use super::copy::SourceConditions;
 use super::list::{encode_name, wants_url};
@@ -287,7 +288,15 @@ impl Gateway {
             .create_upload(&input.bucket, &input.key, &opts, checksum_type.clone())
             .await
             .map_err(s3_err)?;
+        let abort = abort_of_upload(
+            &bucket,
+            &input.key,
+            upload.initiated_ns,
+            self.lifecycle_clock,
+        );
         Ok(S3Response::new(CreateMultipartUploadOutput {
+            abort_date: abort.as_ref().map(|a| a.0.clone()),
+            abort_rule_id: abort.map(|a| a.1),
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.upload_id.to_string()),
@@ -346,7 +355,23 @@ impl Gateway {
         if let Some(c) = checksum {
             fill_checksums!(out, checksum::of_stored(&c));
         }
-        Ok(S3Response::new(out))
+        let mut resp = S3Response::new(out);
+        // UploadPart's answer names the abort rule too; s3s's output has no field for it.
+        let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        if let Some((date, rule)) = abort_of_upload(
+            &bucket,
+            &input.key,
+            upload.initiated_ns,
+            self.lifecycle_clock,
+        ) {
+            let date = super::http_date(&date).unwrap_or_default();
+            for (name, value) in [("x-amz-abort-date", date), ("x-amz-abort-rule-id", rule)] {
+                if let Ok(v) = http::HeaderValue::try_from(value) {
+                    resp.headers.insert(name, v);
+                }
+            }
+        }
+        Ok(resp)
     }
 
     pub(super) async fn upload_part_copy_op(
@@ -469,7 +494,8 @@ impl Gateway {
                 }
             }
         };
-        let state = versioning(&self.store.bucket(&input.bucket).await.map_err(s3_err)?);
+        let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        let state = versioning(&bucket);
         let opts = PutOptions {
             checksum,
             precondition: write_precondition(&req.headers)?,
@@ -482,7 +508,17 @@ impl Gateway {
             .complete_upload(&upload, &requested, opts)
             .await
             .map_err(s3_err)?;
-        Ok(S3Response::new(completion_output(&input, &version)))
+        let mut out = completion_output(&input, &version);
+        out.expiration = version.object.as_ref().and_then(|o| {
+            expiration_of_version(
+                &bucket,
+                &input.key,
+                o,
+                version.mod_time_ns,
+                self.lifecycle_clock,
+            )
+        });
+        Ok(S3Response::new(out))
     }
 
     /// The answer to a completion of an upload that already completed, with the same part
@@ -555,6 +591,13 @@ impl Gateway {
         let page: Vec<_> = after.into_iter().take(max).collect();
         let algorithm = upload_algorithm(&upload);
         let next = page.last().map(|p| p.number as i32);
+        let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
+        let abort = abort_of_upload(
+            &bucket,
+            &input.key,
+            upload.initiated_ns,
+            self.lifecycle_clock,
+        );
         let parts = page
             .into_iter()
             .map(|p| {
@@ -592,6 +635,8 @@ impl Gateway {
             storage_class: Some(StorageClass::from(upload.storage_class)),
             checksum_algorithm: algorithm.map(|a| ChecksumAlgorithm::from(a.name().to_owned())),
             checksum_type: upload.checksum_type.clone().map(ChecksumType::from),
+            abort_date: abort.as_ref().map(|a| a.0.clone()),
+            abort_rule_id: abort.map(|a| a.1),
             ..Default::default()
         }))
     }

@@ -3,6 +3,7 @@
 //! then verify `Content-MD5` and `x-amz-checksum-*` before anything becomes visible.
 
 use super::acl::check_object_acl;
+use super::bucket_lifecycle::expiration_of_version;
 use super::checksum::{self, fill_checksums, Algorithm, Requested};
 use super::lock::new_version_lock;
 use super::versioning::{versioning, written_version_header};
@@ -263,6 +264,15 @@ impl Gateway {
         let mut out = PutObjectOutput {
             e_tag: version.object.as_ref().map(|o| etag(&o.etag)),
             version_id: written_version_header(&version),
+            expiration: version.object.as_ref().and_then(|o| {
+                expiration_of_version(
+                    &bucket,
+                    &input.key,
+                    o,
+                    version.mod_time_ns,
+                    self.lifecycle_clock,
+                )
+            }),
             ..Default::default()
         };
         if let Some(c) = checksum {

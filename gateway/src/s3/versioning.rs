@@ -12,15 +12,11 @@ use storage::{VersionEntry, Versioning, Which};
 use uuid::Uuid;
 
 /// Bucket config entry holding `Enabled` or `Suspended`.
-pub const VERSIONING: &str = "versioning";
+pub const VERSIONING: &str = storage::versions::VERSIONING_CONFIG;
 
 /// A bucket's versioning state from its record.
 pub fn versioning(bucket: &BucketRecord) -> Versioning {
-    match bucket.config.get(VERSIONING).map(Vec::as_slice) {
-        Some(b"Enabled") => Versioning::Enabled,
-        Some(b"Suspended") => Versioning::Suspended,
-        _ => Versioning::Unversioned,
-    }
+    bucket.versioning()
 }
 
 /// Parses a `versionId` parameter: absent is the current version, `null` the null version.
