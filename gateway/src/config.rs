@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub lifecycle_schedule: Option<String>,
     /// Most lifecycle actions the scanner applies per second.
     pub lifecycle_rate: Option<u32>,
+    /// Seconds the lifecycle scanner pauses per second of scanning.
+    pub lifecycle_scan_pause: Option<f64>,
 }
 
 /// What `strata server` accepts on the command line.
@@ -199,6 +201,20 @@ impl Config {
                 origin("lifecycle_rate")
             )
         })?;
+        let pause = match env("STRATA_LIFECYCLE_SCAN_PAUSE") {
+            Some(text) => text.parse::<f64>().ok(),
+            None => Some(
+                file.lifecycle_scan_pause
+                    .unwrap_or(lifecycle::scanner::DEFAULT_PAUSE),
+            ),
+        }
+        .filter(|p| (0.0..=100.0).contains(p))
+        .with_context(|| {
+            format!(
+                "{} (or STRATA_LIFECYCLE_SCAN_PAUSE): the pause is 0 to 100 seconds per second of scanning",
+                origin("lifecycle_scan_pause")
+            )
+        })?;
         let domains = file
             .domains
             .clone()
@@ -219,6 +235,7 @@ impl Config {
                 },
                 schedule,
                 rate,
+                pause,
             },
         })
     }

@@ -47,7 +47,7 @@ def main():
         s = status(endpoint, bucket)
         if s and s["started_ns"] >= put_at and s["finished_ns"]:
             break
-        time.sleep(1)
+        time.sleep(0.2)
     seconds = (s["finished_ns"] - s["started_ns"]) / 1e9
     print(json.dumps(s))
     print(f"{s['versions_scanned']} versions judged in {seconds:.1f} s: "

@@ -14,7 +14,6 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from conftest import remove_bucket_if_possible
 from sigv4 import signed
 
 MiB = 1024 * 1024
@@ -267,14 +266,6 @@ def test_delete_objects_reports_a_removed_delete_marker(s3, versioned_bucket, st
 
 # ---- object lock ----------------------------------------------------------------------------
 
-@pytest.fixture
-def lock_bucket_fresh(s3):
-    name = "l-" + uuid.uuid4().hex[:20]
-    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    yield name
-    remove_bucket_if_possible(s3, name)
-
-
 @pytest.mark.parametrize("retention,code", [
     ({"Mode": "GOVERNANCE", "Days": 0}, "InvalidRetentionPeriod"),
     ({"Mode": "GOVERNANCE", "Days": -1}, "InvalidRetentionPeriod"),
@@ -282,17 +273,17 @@ def lock_bucket_fresh(s3):
     ({"Mode": "GOVERNANCE", "Days": 1, "Years": 1}, "MalformedXML"),
     ({"Mode": "GOVERNANCE"}, "MalformedXML"),
 ])
-def test_default_retention_errors(s3, lock_bucket_fresh, retention, code):
+def test_default_retention_errors(s3, lock_bucket, retention, code):
     with pytest.raises(ClientError) as e:
-        s3.put_object_lock_configuration(Bucket=lock_bucket_fresh, ObjectLockConfiguration={
+        s3.put_object_lock_configuration(Bucket=lock_bucket, ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": retention}})
     assert code_of(e) == (code, 400)
-    assert "Rule" not in s3.get_object_lock_configuration(Bucket=lock_bucket_fresh)["ObjectLockConfiguration"]
+    assert "Rule" not in s3.get_object_lock_configuration(Bucket=lock_bucket)["ObjectLockConfiguration"]
 
 
-def test_governance_to_compliance_needs_the_bypass(s3, lock_bucket_fresh):
+def test_governance_to_compliance_needs_the_bypass(s3, lock_bucket):
     import datetime
-    b = lock_bucket_fresh
+    b = lock_bucket
     until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
     v = s3.put_object(Bucket=b, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)["VersionId"]
     with pytest.raises(ClientError) as e:

@@ -373,3 +373,22 @@ def test_preview_explain_status_and_metrics(lc, s3, bucket, tmp_path):
     for name in ("strata_lifecycle_versions_scanned_total", "strata_lifecycle_scan_duration_seconds",
                  "strata_lifecycle_oldest_due_action_age_seconds"):
         assert name in metrics, name
+
+
+def test_aws_cli_sets_rules_that_act_and_can_be_set_again(lc, s3, tmp_path):
+    """The acceptance path: rules set with `aws s3api put-bucket-lifecycle-configuration`; a
+    rule removed and set again unchanged acts again."""
+    b = new_bucket(s3)
+    try:
+        conf = tmp_path / "lc.json"
+        conf.write_text(json.dumps({"Rules": [rule("cli", Expiration={"Days": 1})]}))
+        for round in range(2):
+            s3.put_object(Bucket=b, Key=f"k{round}", Body=b"x")
+            lc.aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", b,
+                   "--lifecycle-configuration", f"file://{conf}")
+            until(lambda: "Contents" not in s3.list_objects_v2(Bucket=b))
+            got = json.loads(lc.aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", b).stdout)
+            assert got["Rules"][0]["ID"] == "cli"
+            lc.aws("s3api", "delete-bucket-lifecycle", "--bucket", b)
+    finally:
+        remove_bucket_if_possible(s3, b)

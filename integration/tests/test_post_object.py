@@ -382,3 +382,27 @@ def test_wrong_content_md5_is_bad_digest(server, s3, bucket):
     status, code, _ = error_of(r)
     assert (status, code) == (400, "BadDigest"), r.text
     assert keys_in(s3, bucket) == []
+
+
+# ---- anonymous forms and conditional writes ---------------------------------------------------
+
+def test_an_unsigned_form_is_refused_before_its_file_is_read(server, s3, bucket):
+    r = requests.post(f"{server.endpoint}/{bucket}", allow_redirects=False,
+                      files=[("key", (None, "anon.txt")), ("file", ("a.txt", b"x" * 1000))])
+    status, code, _ = error_of(r)
+    assert (status, code) == (403, "AccessDenied"), r.text
+    assert keys_in(s3, bucket) == []
+
+
+@pytest.mark.parametrize("name", ["If-None-Match", "if-none-match"])
+def test_if_none_match_field_refuses_an_existing_key(server, s3, bucket, name):
+    s3.put_object(Bucket=bucket, Key="taken", Body=b"first")
+    fields = [("key", "taken"), (name, "*")]
+    r = post_form(server, bucket, fields, covered(bucket, fields), data=b"second")
+    status, code, _ = error_of(r)
+    assert (status, code) == (412, "PreconditionFailed"), r.text
+    assert stored(s3, bucket, "taken") == b"first"
+    fields = [("key", "free"), (name, "*")]
+    r = post_form(server, bucket, fields, covered(bucket, fields), data=b"new")
+    assert r.status_code == 204, r.text
+    assert stored(s3, bucket, "free") == b"new"

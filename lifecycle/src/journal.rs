@@ -38,6 +38,18 @@ pub struct Failure {
     pub due_ns: i64,
 }
 
+/// Where a full scan stands on one erasure set of one bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// Not started in this run.
+    Start,
+    /// Every key up to and including this one is done.
+    After(String),
+    /// The whole set is done in this run.
+    Done,
+}
+
+/// The scanner's journal: one SQLite database on the node.
 pub struct Journal {
     conn: Mutex<Connection>,
 }
@@ -55,9 +67,13 @@ impl Journal {
         let conn = Connection::open(path).map_err(io)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(io)?;
+        // A lost last commit only repeats a batch's judgement, which changes nothing.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(io)?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS cursors (bucket TEXT, set_index INTEGER, after_key TEXT,
-                PRIMARY KEY (bucket, set_index));
+            "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, finished INTEGER);
+             CREATE TABLE IF NOT EXISTS cursors (bucket TEXT, set_index INTEGER, after_key TEXT,
+                done INTEGER, PRIMARY KEY (bucket, set_index));
              CREATE TABLE IF NOT EXISTS scans (bucket TEXT PRIMARY KEY, report TEXT);
              CREATE TABLE IF NOT EXISTS failures (bucket TEXT, key TEXT, version TEXT,
                 action TEXT, error TEXT, at_ns INTEGER, due_ns INTEGER,
@@ -73,41 +89,72 @@ impl Journal {
         f(&self.conn.lock().expect("journal lock")).map_err(io)
     }
 
-    /// Where the scan of one erasure set of a bucket resumes: after this key.
-    pub fn cursor(&self, bucket: &str, set: usize) -> Result<Option<String>, String> {
+    /// Starts a full scan, or resumes the one a crash cut off: `true` when resumed, and the
+    /// cursors then say what is done.
+    pub fn begin_run(&self) -> Result<bool, String> {
         self.with(|c| {
-            c.query_row(
-                "SELECT after_key FROM cursors WHERE bucket = ?1 AND set_index = ?2",
-                params![bucket, set as i64],
-                |r| r.get(0),
-            )
-            .optional()
+            let open: Option<i64> = c
+                .query_row("SELECT id FROM runs WHERE finished = 0", [], |r| r.get(0))
+                .optional()?;
+            if open.is_some() {
+                return Ok(true);
+            }
+            c.execute_batch(
+                "DELETE FROM cursors; DELETE FROM runs; INSERT INTO runs (finished) VALUES (0);",
+            )?;
+            Ok(false)
         })
     }
 
-    /// Records progress (`Some(key)`: every key up to it is done) or a finished set (`None`).
-    pub fn set_cursor(&self, bucket: &str, set: usize, after: Option<&str>) -> Result<(), String> {
+    /// Ends the full scan: the next starts from the beginning.
+    pub fn finish_run(&self) -> Result<(), String> {
+        self.with(|c| c.execute_batch("UPDATE runs SET finished = 1; DELETE FROM cursors;"))
+    }
+
+    /// Whether a full scan was cut off.
+    pub fn interrupted(&self) -> Result<bool, String> {
         self.with(|c| {
-            match after {
-                Some(k) => c.execute(
-                    "INSERT OR REPLACE INTO cursors VALUES (?1, ?2, ?3)",
-                    params![bucket, set as i64, k],
-                ),
-                None => c.execute(
-                    "DELETE FROM cursors WHERE bucket = ?1 AND set_index = ?2",
-                    params![bucket, set as i64],
-                ),
-            }
+            c.query_row("SELECT COUNT(*) FROM runs WHERE finished = 0", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|n| n > 0)
+    }
+
+    /// Where the run stands on one erasure set of a bucket.
+    pub fn cursor(&self, bucket: &str, set: usize) -> Result<Cursor, String> {
+        let row: Option<(Option<String>, i64)> = self.with(|c| {
+            c.query_row(
+                "SELECT after_key, done FROM cursors WHERE bucket = ?1 AND set_index = ?2",
+                params![bucket, set as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })?;
+        Ok(match row {
+            Some((_, 1)) => Cursor::Done,
+            Some((Some(k), _)) => Cursor::After(k),
+            _ => Cursor::Start,
+        })
+    }
+
+    /// Records progress on a set: `After(key)` after each batch, `Done` at its end.
+    pub fn set_cursor(&self, bucket: &str, set: usize, at: &Cursor) -> Result<(), String> {
+        let (key, done) = match at {
+            Cursor::Start => (None, 0),
+            Cursor::After(k) => (Some(k.as_str()), 0),
+            Cursor::Done => (None, 1),
+        };
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO cursors VALUES (?1, ?2, ?3, ?4)",
+                params![bucket, set as i64, key, done],
+            )
             .map(drop)
         })
     }
 
-    /// Whether any scan was cut off (a cursor is left).
-    pub fn interrupted(&self) -> Result<bool, String> {
-        self.with(|c| c.query_row("SELECT COUNT(*) FROM cursors", [], |r| r.get::<_, i64>(0)))
-            .map(|n| n > 0)
-    }
-
+    /// Stores a bucket's scan report (replacing its previous one).
     pub fn save_scan(&self, scan: &BucketScan) -> Result<(), String> {
         let text = serde_json::to_string(scan).expect("reports serialize");
         self.with(|c| {
@@ -132,6 +179,7 @@ impl Journal {
             .collect())
     }
 
+    /// Records (or updates) an action that failed.
     pub fn record_failure(&self, f: &Failure) -> Result<(), String> {
         self.with(|c| {
             c.execute(
@@ -142,6 +190,7 @@ impl Journal {
         })
     }
 
+    /// Forgets a failure: its action succeeded or is no longer due.
     pub fn clear_failure(&self, bucket: &str, key: &str, version: &str) -> Result<(), String> {
         self.with(|c| {
             c.execute(
@@ -150,6 +199,17 @@ impl Journal {
             )
             .map(drop)
         })
+    }
+
+    /// The due time of the oldest failed action, if any.
+    pub fn oldest_failure_due(&self) -> Result<Option<i64>, String> {
+        self.with(|c| c.query_row("SELECT MIN(due_ns) FROM failures", [], |r| r.get(0)))
+    }
+
+    /// How many actions have failed and wait for the next scan.
+    pub fn failure_count(&self) -> Result<u64, String> {
+        self.with(|c| c.query_row("SELECT COUNT(*) FROM failures", [], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
     }
 
     /// Failures of one bucket, or of every bucket.
@@ -180,14 +240,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_scans_and_failures_survive_a_reopen() {
+    fn runs_cursors_scans_and_failures_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lifecycle.db");
         {
             let j = Journal::open(&path).unwrap();
-            j.set_cursor("b", 0, Some("k/1")).unwrap();
-            j.set_cursor("b", 1, Some("x")).unwrap();
-            j.set_cursor("b", 1, None).unwrap();
+            assert!(!j.begin_run().unwrap());
+            j.set_cursor("b", 0, &Cursor::After("k/1".into())).unwrap();
+            j.set_cursor("b", 1, &Cursor::Done).unwrap();
             j.save_scan(&BucketScan {
                 bucket: "b".into(),
                 versions_scanned: 3,
@@ -205,14 +265,24 @@ mod tests {
             })
             .unwrap();
         }
+        // A crash: the run resumes where its cursors say.
         let j = Journal::open(&path).unwrap();
-        assert_eq!(j.cursor("b", 0).unwrap().as_deref(), Some("k/1"));
-        assert_eq!(j.cursor("b", 1).unwrap(), None);
         assert!(j.interrupted().unwrap());
+        assert!(j.begin_run().unwrap());
+        assert_eq!(j.cursor("b", 0).unwrap(), Cursor::After("k/1".into()));
+        assert_eq!(j.cursor("b", 1).unwrap(), Cursor::Done);
+        assert_eq!(j.cursor("b", 2).unwrap(), Cursor::Start);
+        j.finish_run().unwrap();
+        assert!(!j.interrupted().unwrap());
+        assert!(!j.begin_run().unwrap());
+        assert_eq!(j.cursor("b", 0).unwrap(), Cursor::Start);
         assert_eq!(j.scans().unwrap()[0].versions_scanned, 3);
         assert_eq!(j.failures(Some("b")).unwrap().len(), 1);
+        assert_eq!(j.oldest_failure_due().unwrap(), Some(1));
+        assert_eq!(j.failure_count().unwrap(), 1);
         assert_eq!(j.failures(Some("other")).unwrap().len(), 0);
         j.clear_failure("b", "k", "null").unwrap();
         assert!(j.failures(None).unwrap().is_empty());
+        assert_eq!(j.oldest_failure_due().unwrap(), None);
     }
 }

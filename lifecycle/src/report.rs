@@ -268,6 +268,14 @@ pub async fn preview(
             c.sample.push(key.to_owned());
         }
     };
+    // Each rule is judged on its own.
+    let single: Vec<Configuration> = config
+        .rules
+        .iter()
+        .map(|r| Configuration {
+            rules: vec![r.clone()],
+        })
+        .collect();
     let mut evaluated = 0;
     for set in store.sets() {
         let mut lower = Vec::new();
@@ -280,11 +288,8 @@ pub async fn preview(
                 for i in 0..record.versions.len() {
                     evaluated += 1;
                     let facts = facts_of(key, record, i, versioning);
-                    for (r, rule) in config.rules.iter().enumerate() {
-                        let one = Configuration {
-                            rules: vec![rule.clone()],
-                        };
-                        if let Some(first) = evaluate::schedule(&one, &facts, clock).first() {
+                    for (r, one) in single.iter().enumerate() {
+                        if let Some(first) = evaluate::schedule(one, &facts, clock).first() {
                             if let Some(day) = day_of(first.at_ns) {
                                 add(r, day, first.action.name(), key, facts.size);
                             }
@@ -309,11 +314,8 @@ pub async fn preview(
             key: &upload.key,
             initiated_ns: upload.initiated_ns,
         };
-        for (r, rule) in config.rules.iter().enumerate() {
-            let one = Configuration {
-                rules: vec![rule.clone()],
-            };
-            if let Some(d) = evaluate::upload_abort(&one, &facts, clock) {
+        for (r, one) in single.iter().enumerate() {
+            if let Some(d) = evaluate::upload_abort(one, &facts, clock) {
                 if let Some(day) = day_of(d.at_ns) {
                     add(r, day, d.action.name(), &upload.key, 0);
                 }

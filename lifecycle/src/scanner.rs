@@ -15,10 +15,11 @@
 //! order that are up (the cluster issue wires node liveness into `Settings`).
 
 use crate::evaluate::{self, Action, Clock, Due, UploadFacts, VersionFacts};
-use crate::journal::{BucketScan, Failure, Journal};
+use crate::journal::{BucketScan, Cursor, Failure, Journal};
 use crate::model::Configuration;
+use futures::StreamExt;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -45,7 +46,13 @@ pub struct Settings {
     pub schedule: String,
     /// Most actions per second.
     pub rate: u32,
+    /// Seconds of pause after each batch per second the batch took, so a scan leaves the
+    /// node's CPU and drives to client requests (0: scan flat out).
+    pub pause: f64,
 }
+
+/// By default a scan pauses as long as it works: half the node's time at most.
+pub const DEFAULT_PAUSE: f64 = 1.0;
 
 /// Checks a cron expression (`sec min hour day-of-month month day-of-week [year]`).
 pub fn check_schedule(expr: &str) -> Result<(), String> {
@@ -117,6 +124,21 @@ fn version_text(v: &VersionRecord) -> String {
         .map_or_else(|| "null".into(), |id| id.to_string())
 }
 
+/// Actions applied at once (different keys; each key's in order).
+const ACTIONS_IN_FLIGHT: usize = 32;
+
+/// An action judged due, waiting to be applied.
+struct Planned {
+    key: String,
+    /// The version's id as the journal names it (`null` for the null version).
+    version: String,
+    which: Which,
+    /// The key's versions the judgement rests on, newest first down to the one acted on.
+    judged: Vec<(Option<uuid::Uuid>, i64)>,
+    due: Due,
+    versioning: Versioning,
+}
+
 /// How an action ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
@@ -183,7 +205,7 @@ pub struct Scanner {
     /// Due time of the action waiting for its turn (0: none).
     waiting_since_ns: AtomicI64,
     /// When the next action may run (rate limit).
-    next_slot: tokio::sync::Mutex<tokio::time::Instant>,
+    next_slot: Mutex<tokio::time::Instant>,
     /// One scan at a time.
     scanning: tokio::sync::Mutex<()>,
     /// Each bucket's configuration as last scanned: a change scans only what changed.
@@ -206,51 +228,65 @@ impl Scanner {
             actions: Mutex::new(BTreeMap::new()),
             last_scan_ns: AtomicI64::new(0),
             waiting_since_ns: AtomicI64::new(0),
-            next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            next_slot: Mutex::new(tokio::time::Instant::now()),
             scanning: tokio::sync::Mutex::new(()),
             seen: Mutex::new(BTreeMap::new()),
         }))
     }
 
+    /// The length of a lifecycle day this scanner judges with.
     pub fn clock(&self) -> Clock {
         self.settings.clock
     }
 
     /// Runs scans in the background: at once when a scan was cut off (or the day is
-    /// shortened), then on the schedule and after every configuration change.
+    /// shortened), then on the schedule, and after a configuration change for the buckets
+    /// whose rules changed.
     pub fn start(self: &Arc<Self>) {
         let me = self.clone();
         tokio::spawn(async move {
             let mut changes = me.store.watch_config();
-            let mut now = me.journal.interrupted().unwrap_or(false)
-                || me.settings.clock.day_ns != evaluate::DAY_NS;
+            let mut next_full = tokio::time::Instant::now();
+            if !me.journal.interrupted().unwrap_or(false)
+                && me.settings.clock.day_ns == evaluate::DAY_NS
+            {
+                next_full += until_next_scan(&me.settings);
+            }
             loop {
-                let mut only_changed = false;
-                if !now {
-                    tokio::select! {
-                        _ = tokio::time::sleep(until_next_scan(&me.settings)) => {}
-                        changed = changes.changed() => {
-                            if changed.is_err() {
-                                return;
-                            }
-                            // Let a burst of changes settle into one scan.
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            changes.borrow_and_update();
-                            only_changed = true;
+                // A deadline, not a sleep restarted by each change: frequent changes must
+                // not starve the full scans.
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_full) => {
+                        me.scan(false).await;
+                        next_full = tokio::time::Instant::now() + until_next_scan(&me.settings);
+                    }
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return;
                         }
+                        // Let a burst of changes settle into one scan.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        changes.borrow_and_update();
+                        me.scan(true).await;
                     }
                 }
-                now = false;
-                me.scan(only_changed).await;
             }
         });
     }
 
-    /// Scans every bucket that has lifecycle rules once (`only_changed`: those whose rules
-    /// changed since their last scan).
+    /// Scans every bucket that has lifecycle rules once. A full scan (`only_changed` false)
+    /// keeps its progress in the journal and, after a crash, resumes where it stopped; a scan
+    /// after a configuration change covers the buckets whose rules changed since their last
+    /// scan and keeps no progress (the next full scan covers whatever it did not finish).
     pub async fn scan(&self, only_changed: bool) {
         let _one = self.scanning.lock().await;
         let started = now_ns();
+        let track = !only_changed;
+        if track {
+            if let Err(e) = self.journal.begin_run() {
+                tracing::warn!(error = %e, "lifecycle journal unreadable; scanning from the start");
+            }
+        }
         let buckets = match self.store.list_buckets().await {
             Ok(b) => b,
             Err(e) => {
@@ -260,6 +296,8 @@ impl Scanner {
         };
         for bucket in buckets {
             let Some(config) = config_of(&bucket) else {
+                // Rules removed: set again, even unchanged, they are new.
+                self.seen.lock().expect("lock").remove(&bucket.name);
                 continue;
             };
             let encoded = config.encode();
@@ -267,32 +305,65 @@ impl Scanner {
             if only_changed && seen {
                 continue;
             }
-            self.scan_bucket(&bucket, &config).await;
-            self.seen
-                .lock()
-                .expect("lock")
-                .insert(bucket.name.clone(), encoded);
+            if self.scan_bucket(&bucket.name, &encoded, track).await {
+                self.seen
+                    .lock()
+                    .expect("lock")
+                    .insert(bucket.name.clone(), encoded);
+            }
         }
-        if !only_changed {
+        if track {
+            self.note(|j| j.finish_run());
             self.last_scan_ns
                 .store(now_ns() - started, Ordering::Relaxed);
         }
         *self.progress.lock().expect("lock") = None;
     }
 
-    async fn scan_bucket(&self, bucket: &BucketRecord, config: &Configuration) {
-        let name = bucket.name.as_str();
+    /// The bucket's record and rules as they are now, if its rules are still `encoded`.
+    async fn still_configured(
+        &self,
+        name: &str,
+        encoded: &[u8],
+    ) -> Option<(BucketRecord, Configuration)> {
+        let bucket = self.store.bucket(name).await.ok()?;
+        let config = config_of(&bucket)?;
+        (config.encode() == encoded).then_some((bucket, config))
+    }
+
+    /// Scans one bucket, set by set; `false` when it stopped early because its rules changed
+    /// or went away (the change itself starts a scan under the new rules).
+    async fn scan_bucket(&self, name: &str, encoded: &[u8], track: bool) -> bool {
         let mut report = BucketScan {
             bucket: name.to_owned(),
             started_ns: now_ns(),
             ..Default::default()
         };
         self.note(|j| j.save_scan(&report));
+        // Failures recorded for this bucket: those not judged again by a whole scan concern
+        // versions that are gone, and are forgotten at its end.
+        let mut unjudged: HashSet<(String, String)> = self
+            .journal
+            .failures(Some(name))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| (f.key, f.version))
+            .collect();
+        let mut whole = true;
         let sets = self.store.sets();
         for (index, set) in sets.iter().enumerate() {
-            let mut lower = match self.journal.cursor(name, index) {
-                Ok(Some(after)) => key_successor(after.as_bytes()),
-                _ => Vec::new(),
+            let cursor = if track {
+                self.journal.cursor(name, index).unwrap_or(Cursor::Start)
+            } else {
+                Cursor::Start
+            };
+            let mut lower = match &cursor {
+                Cursor::Done => continue,
+                Cursor::After(key) => {
+                    whole = false;
+                    key_successor(key.as_bytes())
+                }
+                Cursor::Start => Vec::new(),
             };
             *self.progress.lock().expect("lock") = Some(Progress {
                 bucket: name.to_owned(),
@@ -303,41 +374,73 @@ impl Scanner {
                 started_ns: report.started_ns,
             });
             loop {
+                // Rules and versioning are read again for every batch: a scan can be long,
+                // and must never act on rules removed or a versioning state changed since.
+                let Some((bucket, config)) = self.still_configured(name, encoded).await else {
+                    return false;
+                };
+                let batch_started = tokio::time::Instant::now();
                 let (entries, next) = match set.list_resolved(name, &lower, None, BATCH).await {
                     Ok(page) => page,
                     Err(e) => {
                         tracing::warn!(bucket = %name, set = index, error = %e, "lifecycle scan cannot list; the next scan resumes here");
                         report.actions_failed += 1;
+                        whole = false;
                         break;
                     }
                 };
                 let mut last = None;
+                let mut planned = Vec::new();
                 for (key, record) in &entries {
-                    self.judge_key(bucket, config, set, key, record, &mut report)
-                        .await;
+                    planned.extend(self.judge_key(
+                        &bucket,
+                        &config,
+                        key,
+                        record,
+                        &mut report,
+                        &mut unjudged,
+                    ));
                     last = Some(key.clone());
                 }
-                if let Some(key) = &last {
+                // Applying actions is paced by the rate limit; the pause answers for the
+                // reading and judging.
+                let worked = batch_started.elapsed();
+                self.apply_batch(name, set, planned, &mut report).await;
+                if let Some(key) = last {
                     lower = key_successor(key.as_bytes());
-                    self.note(|j| j.set_cursor(name, index, Some(key)));
                     if let Some(p) = self.progress.lock().expect("lock").as_mut() {
-                        p.key.clone_from(key);
+                        p.key.clone_from(&key);
                         p.versions_scanned = report.versions_scanned;
                     }
+                    if track {
+                        self.note(|j| j.set_cursor(name, index, &Cursor::After(key)));
+                    }
                 }
+                tokio::time::sleep(worked.mul_f64(self.settings.pause)).await;
                 match next {
                     Some(h) if h > lower => lower = h,
                     Some(_) => {}
                     None => {
-                        self.note(|j| j.set_cursor(name, index, None));
+                        if track {
+                            self.note(|j| j.set_cursor(name, index, &Cursor::Done));
+                        }
                         break;
                     }
                 }
             }
         }
-        self.abort_uploads(bucket, config, &mut report).await;
+        if let Some((bucket, config)) = self.still_configured(name, encoded).await {
+            self.abort_uploads(&bucket, &config, &mut report, &mut unjudged)
+                .await;
+        }
+        if whole {
+            for (key, version) in unjudged {
+                self.note(|j| j.clear_failure(name, &key, &version));
+            }
+        }
         report.finished_ns = Some(now_ns());
         self.note(|j| j.save_scan(&report));
+        true
     }
 
     /// Journal writes that fail are logged, not fatal: the journal only saves work.
@@ -347,22 +450,48 @@ impl Scanner {
         }
     }
 
-    async fn judge_key(
+    /// Records how an action ended: a failure with its error, anything else clears one.
+    fn settle(&self, bucket: &str, key: &str, version: String, due: &Due, outcome: &Outcome) {
+        match outcome {
+            Outcome::Failed(error) => self.note(|j| {
+                j.record_failure(&Failure {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    version,
+                    action: due.action.name().into(),
+                    error: error.clone(),
+                    at_ns: now_ns(),
+                    due_ns: due.at_ns,
+                })
+            }),
+            _ => self.note(|j| j.clear_failure(bucket, key, &version)),
+        }
+    }
+
+    /// Judges every version of a key and returns the actions due, oldest version first: a
+    /// removal never changes the versions newer than the one removed, so each later action's
+    /// expectation (the newer versions it was judged with) still holds when its turn comes,
+    /// and the current version's expiration, which adds a marker on top, comes last.
+    fn judge_key(
         &self,
         bucket: &BucketRecord,
         config: &Configuration,
-        set: &ErasureSet,
         key: &str,
         record: &ObjectRecord,
         report: &mut BucketScan,
-    ) {
+        unjudged: &mut HashSet<(String, String)>,
+    ) -> Vec<Planned> {
         let versioning = bucket.versioning();
         let clock = self.settings.clock;
-        for i in 0..record.versions.len() {
+        let now = now_ns();
+        let mut planned = Vec::new();
+        for i in (0..record.versions.len()).rev() {
             report.versions_scanned += 1;
             self.versions_scanned.fetch_add(1, Ordering::Relaxed);
             let facts = facts_of(key, record, i, versioning);
-            let now = now_ns();
+            let version = &record.versions[i];
+            let id = version_text(version);
+            let had_failed = unjudged.remove(&(key.to_owned(), id.clone()));
             let Some(due) = evaluate::due(config, &facts, clock, now) else {
                 if facts.locked_until_ns.is_some_and(|t| t > now) {
                     let blocked = evaluate::schedule(config, &facts, clock)
@@ -370,75 +499,105 @@ impl Scanner {
                         .any(|d| d.at_ns <= now && d.action.removes_data(facts.versioned));
                     report.actions_blocked += u64::from(blocked);
                 }
+                if had_failed {
+                    // No longer due (a legal hold, a changed rule): not a failure any more.
+                    self.note(|j| j.clear_failure(&bucket.name, key, &id));
+                }
                 continue;
             };
-            let version = &record.versions[i];
-            let outcome = self
-                .apply(&bucket.name, key, set, version, &due, versioning)
-                .await;
-            self.count(&due.action, &outcome);
-            let id = version_text(version);
+            let which = match due.action {
+                Action::ExpireCurrent => Which::Current,
+                Action::DeleteNoncurrent | Action::DeleteMarker => {
+                    Which::Version(version.version_id)
+                }
+                // Transitions are carried out by tiering; uploads are judged apart.
+                Action::Transition { .. } | Action::AbortUpload => continue,
+            };
+            planned.push(Planned {
+                key: key.to_owned(),
+                version: id,
+                which,
+                judged: record.versions[..=i]
+                    .iter()
+                    .map(|v| (v.version_id, v.mod_time_ns))
+                    .collect(),
+                due,
+                versioning,
+            });
+        }
+        planned
+    }
+
+    /// Applies one batch's actions: keys in parallel (their commits share the drives' group
+    /// commits), each key's actions in order.
+    async fn apply_batch(
+        &self,
+        bucket: &str,
+        set: &ErasureSet,
+        planned: Vec<Planned>,
+        report: &mut BucketScan,
+    ) {
+        let mut by_key: Vec<Vec<Planned>> = Vec::new();
+        for p in planned {
+            match by_key.last_mut() {
+                Some(actions) if actions[0].key == p.key => actions.push(p),
+                _ => by_key.push(vec![p]),
+            }
+        }
+        let outcomes: Vec<(Planned, Outcome)> = futures::stream::iter(by_key)
+            .map(|actions| async move {
+                let mut done = Vec::with_capacity(actions.len());
+                for p in actions {
+                    let outcome = self.apply(bucket, set, &p).await;
+                    done.push((p, outcome));
+                }
+                done
+            })
+            .buffer_unordered(ACTIONS_IN_FLIGHT)
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await;
+        for (p, outcome) in outcomes {
+            self.count(&p.due.action, &outcome);
             match &outcome {
                 Outcome::Done => report.actions_done += 1,
                 Outcome::Skipped => {}
                 Outcome::Blocked => report.actions_blocked += 1,
                 Outcome::Failed(_) => report.actions_failed += 1,
             }
-            match outcome {
-                Outcome::Failed(error) => self.note(|j| {
-                    j.record_failure(&Failure {
-                        bucket: bucket.name.clone(),
-                        key: key.to_owned(),
-                        version: id,
-                        action: due.action.name().into(),
-                        error,
-                        at_ns: now_ns(),
-                        due_ns: due.at_ns,
-                    })
-                }),
-                _ => self.note(|j| j.clear_failure(&bucket.name, key, &id)),
-            }
-            // A current version expired in a versioned bucket now sits behind a marker; the
-            // older versions' ages changed too: the next scan judges them afresh.
-            if due.action == Action::ExpireCurrent {
-                break;
-            }
+            self.settle(bucket, &p.key, p.version.clone(), &p.due, &outcome);
         }
     }
 
-    /// Waits for the rate limit's next slot.
+    /// Waits for the rate limit's next slot. Slots are handed out without holding a lock
+    /// while sleeping, and a slot already passed costs no sleep (the timer's granularity,
+    /// a millisecond, would otherwise cap the rate near 1,000 a second).
     async fn take_slot(&self, due_ns: i64) {
         self.waiting_since_ns.store(due_ns, Ordering::Relaxed);
-        let mut next = self.next_slot.lock().await;
-        tokio::time::sleep_until(*next).await;
         let step = Duration::from_secs_f64(1.0 / f64::from(self.settings.rate.max(1)));
-        *next = tokio::time::Instant::now().max(*next) + step;
+        let slot = {
+            let mut next = self.next_slot.lock().expect("lock");
+            let now = tokio::time::Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + step;
+            slot
+        };
+        if slot > tokio::time::Instant::now() {
+            tokio::time::sleep_until(slot).await;
+        }
         self.waiting_since_ns.store(0, Ordering::Relaxed);
     }
 
-    async fn apply(
-        &self,
-        bucket: &str,
-        key: &str,
-        set: &ErasureSet,
-        version: &VersionRecord,
-        due: &Due,
-        versioning: Versioning,
-    ) -> Outcome {
-        let which = match due.action {
-            Action::ExpireCurrent => Which::Current,
-            Action::DeleteNoncurrent | Action::DeleteMarker => Which::Version(version.version_id),
-            // Transitions are carried out by tiering; uploads are judged apart.
-            Action::Transition { .. } | Action::AbortUpload => return Outcome::Skipped,
-        };
-        self.take_slot(due.at_ns).await;
+    /// Applies an action; the store refuses it if the key changed since it was judged.
+    async fn apply(&self, bucket: &str, set: &ErasureSet, p: &Planned) -> Outcome {
+        self.take_slot(p.due.at_ns).await;
         let opts = DeleteOptions {
             bypass_governance: false,
-            expect: Some((version.version_id, version.mod_time_ns)),
+            expect: Some(p.judged.clone()),
             by_lifecycle: true,
         };
         match set
-            .delete_version(bucket, key, which, versioning, opts)
+            .delete_version(bucket, &p.key, p.which, p.versioning, opts)
             .await
         {
             Ok(_) => Outcome::Done,
@@ -448,11 +607,14 @@ impl Scanner {
         }
     }
 
+    /// Aborts the bucket's incomplete uploads that an AbortIncompleteMultipartUpload rule
+    /// has made due.
     async fn abort_uploads(
         &self,
         bucket: &BucketRecord,
         config: &Configuration,
         report: &mut BucketScan,
+        unjudged: &mut HashSet<(String, String)>,
     ) {
         if config
             .rules
@@ -471,6 +633,8 @@ impl Scanner {
         };
         for upload in uploads {
             report.uploads_scanned += 1;
+            let id = upload.upload_id.to_string();
+            unjudged.remove(&(upload.key.clone(), id.clone()));
             let facts = UploadFacts {
                 key: &upload.key,
                 initiated_ns: upload.initiated_ns,
@@ -488,27 +652,12 @@ impl Scanner {
                 Err(e) => Outcome::Failed(e.to_string()),
             };
             self.count(&Action::AbortUpload, &outcome);
-            let id = upload.upload_id.to_string();
             match outcome {
                 Outcome::Done => report.actions_done += 1,
-                Outcome::Failed(ref error) => {
-                    report.actions_failed += 1;
-                    self.note(|j| {
-                        j.record_failure(&Failure {
-                            bucket: bucket.name.clone(),
-                            key: upload.key.clone(),
-                            version: id.clone(),
-                            action: Action::AbortUpload.name().into(),
-                            error: error.clone(),
-                            at_ns: now_ns(),
-                            due_ns: due.at_ns,
-                        })
-                    });
-                    continue;
-                }
+                Outcome::Failed(_) => report.actions_failed += 1,
                 _ => {}
             }
-            self.note(|j| j.clear_failure(&bucket.name, &upload.key, &id));
+            self.settle(&bucket.name, &upload.key, id, &due, &outcome);
         }
     }
 
@@ -525,11 +674,7 @@ impl Scanner {
     pub fn stats(&self) -> Stats {
         let now = now_ns();
         let waiting = self.waiting_since_ns.load(Ordering::Relaxed);
-        let failed = self
-            .journal
-            .failures(None)
-            .ok()
-            .and_then(|f| f.iter().map(|f| f.due_ns).min());
+        let failed = self.journal.oldest_failure_due().ok().flatten();
         let oldest = [failed, (waiting > 0).then_some(waiting)]
             .into_iter()
             .flatten()
@@ -561,6 +706,7 @@ impl Scanner {
             .collect()
     }
 
+    /// The store the scanner acts on.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }

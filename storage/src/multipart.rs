@@ -14,6 +14,12 @@ use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// The creation time a UUIDv7 carries (millisecond precision), in ns since the epoch.
+pub fn v7_time_ns(id: Uuid) -> Option<i64> {
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    Some(secs as i64 * 1_000_000_000 + i64::from(nanos))
+}
+
 /// Smallest size of every part but the last, as AWS requires.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
@@ -38,11 +44,15 @@ impl ErasureSet {
         opts: &PutOptions,
         checksum_type: Option<String>,
     ) -> Result<UploadRecord> {
+        // Time-ordered ids, initiated at the id's own time: ordering uploads by (initiation,
+        // id), as ListMultipartUploads does, is ordering them by id, so an upload-id marker
+        // keeps its place even after its upload ends.
+        let upload_id = Uuid::now_v7();
         let upload = UploadRecord {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            upload_id: Uuid::new_v4(),
-            initiated_ns: now_ns(),
+            upload_id,
+            initiated_ns: v7_time_ns(upload_id).unwrap_or_else(now_ns),
             headers: opts.headers.clone(),
             user_metadata: opts.user_metadata.clone(),
             storage_class: opts.storage_class.clone(),
@@ -151,6 +161,9 @@ impl ErasureSet {
     ) -> Result<VersionRecord> {
         let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
         let _guard = self.locks.lock(bucket, key).await;
+        // A completion (or abort) that held the lock before may have ended the upload: then
+        // this one is NoSuchUpload, which a retried completion turns into the first answer.
+        self.upload(bucket, key, upload.upload_id).await?;
         let available: BTreeMap<u32, PartRecord> = self
             .parts(upload.upload_id)
             .await?

@@ -32,14 +32,16 @@ pub enum Which {
 }
 
 /// How a delete is made.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeleteOptions {
     /// `x-amz-bypass-governance-retention`.
     pub bypass_governance: bool,
-    /// Delete only while the addressed version (for `Which::Current`, the key's newest) is
-    /// still this one: (version id, modification time). Lifecycle judges a version on an
-    /// earlier read; this keeps its action off a version written since.
-    pub expect: Option<(Option<Uuid>, i64)>,
+    /// Delete only while the key's newest versions, down to and including the addressed one
+    /// (for `Which::Current`, the newest alone), are still exactly these (version id,
+    /// modification time), newest first. Lifecycle judges a version on an earlier read, by
+    /// its place among its key's versions (current or not, its successor's time, how many
+    /// newer noncurrent versions there are); this keeps its action off a key changed since.
+    pub expect: Option<Vec<(Option<Uuid>, i64)>>,
     /// Lifecycle expires the object: a delete marker it places is recorded as its own.
     pub by_lifecycle: bool,
 }
@@ -302,12 +304,19 @@ impl ErasureSet {
         let now = now_ns();
         let marker_id = (versioning == Versioning::Enabled).then(Uuid::now_v7);
         let plan = self.plan(&records, |_, rec| {
-            if let Some(expected) = opts.expect {
+            if let Some(expected) = &opts.expect {
                 let addressed = match which {
-                    Which::Current => rec.versions.first(),
-                    Which::Version(id) => rec.position(id).map(|i| &rec.versions[i]),
+                    Which::Current => Some(0),
+                    Which::Version(id) => rec.position(id),
                 };
-                if addressed.map(|v| (v.version_id, v.mod_time_ns)) != Some(expected) {
+                let newest: Vec<(Option<Uuid>, i64)> = match addressed {
+                    Some(i) if i < rec.versions.len() => rec.versions[..=i]
+                        .iter()
+                        .map(|v| (v.version_id, v.mod_time_ns))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if &newest != expected {
                     return Err(StorageError::PreconditionFailed);
                 }
             }

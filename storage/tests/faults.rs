@@ -507,3 +507,83 @@ async fn a_failed_heal_is_retried_until_the_drive_takes_it() {
     }
     assert_eq!(get(&f.store, "k").await.unwrap(), data);
 }
+
+/// Lifecycle's guard: a delete that names the versions it judged changes nothing once the key
+/// has changed since, e.g. a noncurrent version that became current again.
+#[tokio::test]
+async fn an_expected_delete_refuses_a_changed_key() {
+    use storage::{DeleteOptions, Versioning};
+    let f = fixture().await;
+    let set = f.store.set_for("bkt", "k");
+    let put_version = |data: &'static [u8]| async move {
+        let staged = set.stage("bkt", "k", body(data), 1, true).await.unwrap();
+        set.commit_object(
+            "bkt",
+            "k",
+            staged,
+            PutOptions {
+                storage_class: "STANDARD".into(),
+                versioning: Versioning::Enabled,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+    };
+    let v1 = put_version(b"one").await;
+    let v2 = put_version(b"two").await;
+    let judged = vec![
+        (v2.version_id, v2.mod_time_ns),
+        (v1.version_id, v1.mod_time_ns),
+    ];
+    // The client deletes v2: v1 is current again, no longer the noncurrent version judged.
+    let plain = DeleteOptions::default();
+    set.delete_version(
+        "bkt",
+        "k",
+        Which::Version(v2.version_id),
+        Versioning::Enabled,
+        plain,
+    )
+    .await
+    .unwrap();
+    let guarded = DeleteOptions {
+        expect: Some(judged),
+        ..Default::default()
+    };
+    let refused = set
+        .delete_version(
+            "bkt",
+            "k",
+            Which::Version(v1.version_id),
+            Versioning::Enabled,
+            guarded.clone(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StorageError::PreconditionFailed)),
+        "{refused:?}"
+    );
+    assert_eq!(get(&f.store, "k").await.unwrap(), b"one");
+    // Unchanged, the same guarded delete goes through.
+    let v3 = put_version(b"three").await;
+    let judged = vec![
+        (v3.version_id, v3.mod_time_ns),
+        (v1.version_id, v1.mod_time_ns),
+    ];
+    let guarded = DeleteOptions {
+        expect: Some(judged),
+        ..Default::default()
+    };
+    set.delete_version(
+        "bkt",
+        "k",
+        Which::Version(v1.version_id),
+        Versioning::Enabled,
+        guarded,
+    )
+    .await
+    .unwrap();
+    let view = set.view("bkt", "k", Which::Version(v1.version_id)).await;
+    assert!(matches!(view, Err(StorageError::NoSuchVersion)));
+}

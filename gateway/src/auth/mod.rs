@@ -478,7 +478,7 @@ fn complete_v2_bucket_path<B>(req: &mut Request<B>, root: &RootKey, virtual_buck
     else {
         return;
     };
-    if access_key != root.access_key || v2::signature(&root.secret, &string_to_sign) != provided {
+    if access_key != root.access_key || !v2::verifies(&root.secret, &string_to_sign, &provided) {
         return;
     }
     let completed = match req.uri().query() {

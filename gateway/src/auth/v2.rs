@@ -114,6 +114,16 @@ pub fn signature(secret: &str, string_to_sign: &str) -> String {
     B64.encode(mac.finalize().into_bytes())
 }
 
+/// Whether `provided` (base64) is the signature of `string_to_sign`, compared in constant
+/// time.
+pub fn verifies(secret: &str, string_to_sign: &str, provided: &str) -> bool {
+    B64.decode(provided).is_ok_and(|sig| {
+        let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(string_to_sign.as_bytes());
+        mac.verify_slice(&sig).is_ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +155,9 @@ mod tests {
             "GET\n\n\nTue, 27 Mar 2007 19:44:46 +0000\n/awsexamplebucket1/?acl"
         );
         assert_eq!(signature(secret, &s), "82ZHiFIjc+WbcwFKGUVEQspPn+0=");
+        assert!(verifies(secret, &s, "82ZHiFIjc+WbcwFKGUVEQspPn+0="));
+        assert!(!verifies(secret, &s, "82ZHiFIjc+WbcwFKGUVEQspPn+1="));
+        assert!(!verifies(secret, &s, "not base64"));
     }
 
     #[test]

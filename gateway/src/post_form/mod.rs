@@ -231,6 +231,17 @@ enum Settled {
 /// fields s3s should act on, under a policy restating them.
 fn settle(prefix: &Prefix, bucket: &str, root: &RootKey, now: OffsetDateTime) -> Settled {
     let pairs = pairs(&prefix.fields);
+    // No bucket here takes anonymous writes. s3s would read the whole file into memory before
+    // finding that out: an unsigned form is refused before its file is read.
+    let signed = ["policy", "x-amz-signature", "signature"]
+        .iter()
+        .any(|name| field(&pairs, name).is_some());
+    if !signed {
+        return Settled::Refused(S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "Access Denied",
+        ));
+    }
     let Some(signer) = Signer::verify(&pairs, root) else {
         return Settled::Unverified;
     };

@@ -10,10 +10,12 @@ use lifecycle::evaluate::{self, Clock, Due, UploadFacts, VersionFacts};
 use lifecycle::{Configuration, Expiration, Filter, FilterForm, Rule, When};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use storage::meta::{BucketRecord, ObjectVersion};
 
 /// Bucket config entry holding the lifecycle configuration (JSON of `lifecycle::Configuration`).
-pub const LIFECYCLE: &str = "lifecycle";
+pub const LIFECYCLE: &str = lifecycle::scanner::CONFIG_KEY;
 
 /// The only `x-amz-transition-default-minimum-object-size` Strata has (AWS's default:
 /// objects under 128 KiB are not transitioned).
@@ -30,16 +32,23 @@ fn invalid(why: impl Into<String>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, why.into())
 }
 
+/// Decoded configurations by bucket, reused while the stored document is the same: every
+/// PUT, GET and HEAD in a bucket with rules needs them for `x-amz-expiration`.
+type Decoded = HashMap<String, (Vec<u8>, Arc<Configuration>)>;
+static DECODED: LazyLock<Mutex<Decoded>> = LazyLock::new(Default::default);
+
 /// A bucket's lifecycle configuration, if it has one.
-pub fn config_of(bucket: &BucketRecord) -> Option<Configuration> {
+pub fn config_of(bucket: &BucketRecord) -> Option<Arc<Configuration>> {
     let bytes = bucket.config.get(LIFECYCLE)?;
-    match Configuration::decode(bytes) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::error!(bucket = %bucket.name, error = %e, "unreadable lifecycle configuration");
-            None
+    let mut cache = DECODED.lock().expect("lock");
+    if let Some((stored, config)) = cache.get(&bucket.name) {
+        if stored == bytes {
+            return Some(config.clone());
         }
     }
+    let config = Arc::new(lifecycle::scanner::config_of(bucket)?);
+    cache.insert(bucket.name.clone(), (bytes.clone(), config.clone()));
+    Some(config)
 }
 
 fn days(value: Option<i32>, what: &str, rule: &str) -> S3Result<Option<u32>> {

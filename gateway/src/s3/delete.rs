@@ -60,13 +60,14 @@ impl Gateway {
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = input.bucket.as_str();
+        let options = &options;
         let results: Vec<(ObjectIdentifier, S3Result<Deleted>)> = futures::stream::iter(objects)
             .map(|o| async move {
                 let r = match which(o.version_id.as_deref()) {
                     Ok(w) => self
                         .store
                         .set_for(bucket, &o.key)
-                        .delete_version(bucket, &o.key, w, state, options)
+                        .delete_version(bucket, &o.key, w, state, options.clone())
                         .await
                         .map_err(s3_err),
                     Err(e) => Err(e),

@@ -504,10 +504,16 @@ impl Gateway {
             legal_hold: upload.legal_hold,
             ..Default::default()
         };
-        let version = set
-            .complete_upload(&upload, &requested, opts)
-            .await
-            .map_err(s3_err)?;
+        let version = match set.complete_upload(&upload, &requested, opts).await {
+            // A retry that overlapped the first completion: answer as the first did.
+            Err(StorageError::NoSuchUpload) => {
+                let retried = self.repeated_completion(&input, &completed).await?;
+                return retried
+                    .map(S3Response::new)
+                    .ok_or_else(|| s3_err(StorageError::NoSuchUpload));
+            }
+            r => r.map_err(s3_err)?,
+        };
         let mut out = completion_output(&input, &version);
         out.expiration = version.object.as_ref().and_then(|o| {
             expiration_of_version(
@@ -662,23 +668,30 @@ impl Gateway {
         all.sort_by(|a, b| {
             (&a.key, a.initiated_ns, a.upload_id).cmp(&(&b.key, b.initiated_ns, b.upload_id))
         });
-        // An upload-id marker continues after that upload in this order; one that names no
-        // upload of the marker key skips all of that key's uploads.
-        let id_position = all
-            .iter()
-            .position(|u| u.key == key_marker && u.upload_id.to_string() == id_marker);
+        // An upload-id marker continues after that upload in this order, found by the time
+        // its id carries even when the upload has ended since; an unreadable one skips all of
+        // the marker key's uploads.
+        let marker_place = Uuid::parse_str(&id_marker).ok().and_then(|id| {
+            let listed = all
+                .iter()
+                .find(|u| u.upload_id == id)
+                .map(|u| u.initiated_ns);
+            Some((listed.or_else(|| storage::multipart::v7_time_ns(id))?, id))
+        });
         let mut uploads = Vec::new();
         let mut prefixes: Vec<String> = Vec::new();
         let mut truncated = false;
         let mut last: Option<(String, String)> = None;
-        for (i, u) in all.into_iter().enumerate() {
+        for u in all {
             if !u.key.starts_with(&prefix) {
                 continue;
             }
             let after_marker = if id_marker.is_empty() {
                 u.key > key_marker || key_marker.is_empty()
             } else {
-                u.key > key_marker || (u.key == key_marker && id_position.is_some_and(|p| i > p))
+                u.key > key_marker
+                    || (u.key == key_marker
+                        && marker_place.is_some_and(|m| (u.initiated_ns, u.upload_id) > m))
             };
             if !after_marker {
                 continue;

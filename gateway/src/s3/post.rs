@@ -55,11 +55,20 @@ impl Gateway {
     }
 }
 
-/// The form's `Content-MD5` and checksum fields as the headers the PUT path checks. A form
-/// field and a request header of the same name must agree.
+/// The form's `Content-MD5`, checksum and conditional-write (`If-Match`, `If-None-Match`)
+/// fields as the headers the PUT path checks. A form field and a request header of the same
+/// name must agree.
 fn integrity_headers(input: &PutObjectInput, headers: &mut HeaderMap) -> S3Result<()> {
     let sums = checksums_of!(input);
+    let condition = |c: &Option<ETagCondition>| {
+        c.as_ref().map(|c| match c {
+            ETagCondition::Any => "*".to_owned(),
+            ETagCondition::ETag(e) => format!("\"{}\"", e.value()),
+        })
+    };
     let fields = [
+        ("if-match", condition(&input.if_match)),
+        ("if-none-match", condition(&input.if_none_match)),
         ("content-md5", input.content_md5.clone()),
         (
             "x-amz-sdk-checksum-algorithm",
