@@ -4,15 +4,16 @@
 //! object-lock checks, heal), at most `rate` actions a second.
 //!
 //! Safety: a version is judged on a read and acted on later, so every removal names the
-//! version it judged (id and modification time) and the store refuses it under the key's lock
-//! when the key has changed since (PreconditionFailed, counted as skipped). An action is
-//! therefore idempotent: repeating it after a crash changes nothing. Progress per (bucket,
-//! erasure set) is kept in the journal after each batch of keys, so a scan cut off by a crash
-//! resumes where it stopped at the next start.
+//! versions its judgement rests on (id and modification time of each, from the newest down to
+//! the one acted on) and the store refuses it under the key's lock when any has changed since
+//! (PreconditionFailed, counted as skipped); a key's actions run oldest version first so they
+//! do not invalidate each other. An action is therefore idempotent: repeating it after a crash
+//! changes nothing. A full scan's progress per (bucket, erasure set) is kept in the journal
+//! after each batch of keys, so a scan cut off by a crash resumes where it stopped.
 //!
-//! Ownership: each erasure set is scanned by exactly one node. With one node, that node scans
-//! every set; in a cluster, set `i` belongs to the `i mod n`-th of the `n` nodes in topology
-//! order that are up (the cluster issue wires node liveness into `Settings`).
+//! Ownership: each erasure set is to be scanned by exactly one node. With one node (all that
+//! exists today), that node scans every set; for the cluster, set `i` is planned to belong to
+//! the `i mod n`-th of the `n` nodes in topology order that are up (not built yet).
 
 use crate::evaluate::{self, Action, Clock, Due, UploadFacts, VersionFacts};
 use crate::journal::{BucketScan, Cursor, Failure, Journal};
