@@ -129,18 +129,21 @@ where
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+/// Text as XML element content or attribute value.
+pub fn escape_xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// The XML answer of an error raised before s3s (the caller adds the request id).
 pub fn response(e: &S3Error) -> Response<Body> {
     // Messages may quote what the client sent (a POST policy's conditions).
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
     let xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{}</Code><Message>{}</Message></Error>",
         e.code().as_str(),
-        escape(e.message().unwrap_or_default())
+        escape_xml(e.message().unwrap_or_default())
     );
     let mut resp = Response::new(Body::from(xml));
     *resp.status_mut() = e.status_code().unwrap_or(StatusCode::BAD_REQUEST);

@@ -456,7 +456,7 @@ fn object_url(parts: &http::request::Parts, target: &Target, fields: &[Field]) -
 fn with_location(xml: &str, url: &str) -> Option<String> {
     let start = xml.find("<Location>")? + "<Location>".len();
     let end = start + xml[start..].find("</Location>")?;
-    let url = url.replace('&', "&amp;").replace('<', "&lt;");
+    let url = body_check::escape_xml(url);
     Some(format!("{}{url}{}", &xml[..start], &xml[end..]))
 }
 

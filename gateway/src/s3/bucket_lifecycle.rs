@@ -405,12 +405,8 @@ fn item_name(list: &str) -> &str {
 }
 
 fn json_to_xml(name: &str, v: &serde_json::Value, out: &mut String) {
+    use crate::body_check::escape_xml as escape;
     use serde_json::Value;
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
     match v {
         Value::Array(items) => {
             for item in items {
