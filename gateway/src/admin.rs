@@ -196,7 +196,19 @@ pub async fn call(
     let body = resp.into_body().collect().await?.to_bytes();
     let text = String::from_utf8_lossy(&body).into_owned();
     if !status.is_success() {
-        anyhow::bail!("{status}: {text}");
+        // An S3 error document: its code and message are what a person needs.
+        let element = |name: &str| {
+            let open = format!("<{name}>");
+            let start = text.find(&open)? + open.len();
+            let end = start + text[start..].find(&format!("</{name}>"))?;
+            Some(text[start..end].to_owned())
+        };
+        match (element("Code"), element("Message")) {
+            (Some(code), message) => {
+                anyhow::bail!("{status}: {code}: {}", message.unwrap_or_default())
+            }
+            _ => anyhow::bail!("{status}: {text}"),
+        }
     }
     Ok(text)
 }

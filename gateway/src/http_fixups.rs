@@ -264,3 +264,42 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::OK);
     }
 }
+
+/// AWS's message for an error s3s raises without one (its XML parser's MalformedXML), so a
+/// client prints more than "Unknown".
+pub fn with_default_message(xml: &str) -> Option<String> {
+    const MALFORMED: &str =
+        "The XML you provided was not well-formed or did not validate against our published schema";
+    if !xml.contains("<Code>MalformedXML</Code>") {
+        return None;
+    }
+    let message = format!("<Message>{MALFORMED}</Message>");
+    if xml.contains("<Message></Message>") {
+        return Some(xml.replacen("<Message></Message>", &message, 1));
+    }
+    if xml.contains("<Message/>") {
+        return Some(xml.replacen("<Message/>", &message, 1));
+    }
+    (!xml.contains("<Message>")).then(|| xml.replacen("</Code>", &format!("</Code>{message}"), 1))
+}
+
+#[cfg(test)]
+mod default_message_tests {
+    use super::*;
+
+    #[test]
+    fn malformed_xml_gets_aws_message() {
+        let bare = "<Error><Code>MalformedXML</Code></Error>";
+        let with = with_default_message(bare).unwrap();
+        assert!(
+            with.contains("<Message>The XML you provided was not well-formed"),
+            "{with}"
+        );
+        let given = "<Error><Code>MalformedXML</Code><Message>why</Message></Error>";
+        assert_eq!(with_default_message(given), None);
+        assert_eq!(
+            with_default_message("<Error><Code>NoSuchKey</Code></Error>"),
+            None
+        );
+    }
+}

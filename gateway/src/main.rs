@@ -45,7 +45,9 @@ enum Command {
         /// Number of drive directories to create under --data.
         #[arg(long)]
         drives: Option<usize>,
-        /// TOML configuration file (address, root_user, root_password, drives, parity, domains).
+        /// TOML configuration file (address, root_user, root_password, drives, parity, domains,
+        /// idle_timeout, min_free, lifecycle_schedule, lifecycle_rate, lifecycle_scan_pause,
+        /// lifecycle_day_seconds).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -85,9 +87,10 @@ enum LifecycleAction {
     Explain {
         bucket: String,
         key: String,
-        /// A version id (`null` for the null version); the current version without.
+        /// A version id (`null` for the null version); without it, the current version.
         #[arg(long)]
         version_id: Option<String>,
+        /// Print the answer as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -99,9 +102,10 @@ enum LifecycleAction {
         /// takes.
         #[arg(long)]
         file: Option<PathBuf>,
-        /// How many days ahead.
+        /// How many days ahead (1 to 3650).
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// Print the answer as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -216,6 +220,13 @@ fn run() -> anyhow::Result<()> {
                                     .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
                                 None => Vec::new(),
                             };
+                            // An empty body means "the bucket's own rules" to the server.
+                            if let Some(f) = file
+                                .as_ref()
+                                .filter(|_| body.iter().all(u8::is_ascii_whitespace))
+                            {
+                                anyhow::bail!("{} is empty", f.display());
+                            }
                             let days = days.to_string();
                             let op = format!(
                                 "lifecycle/preview?{}",

@@ -266,7 +266,8 @@ impl Node {
         http_fixups::ranged_head_is_partial(&method, &mut resp);
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = patch_body(resp, |text| {
-                let explained = auth::explain(&sent, text);
+                let explained =
+                    auth::explain(&sent, text).or_else(|| http_fixups::with_default_message(text));
                 let text = explained.as_deref().unwrap_or(text);
                 with_request_id(text, &request_id).or(explained)
             })

@@ -168,6 +168,7 @@ def test_too_many_rules_and_malformed_xml(lc, s3, bucket):
     md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
     r = signed(lc, "PUT", f"/{bucket}?lifecycle", body, {"content-md5": md5})
     assert r.status_code == 400 and "<Code>MalformedXML</Code>" in r.text, r.text
+    assert "not well-formed" in r.text, r.text  # never a bare code (clients print "Unknown")
     good = b"<LifecycleConfiguration><Rule><ID>x</ID><Status>Enabled</Status><Filter/><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>"
     r = signed(lc, "PUT", f"/{bucket}?lifecycle", good)
     assert r.status_code == 400 and "Content-MD5" in r.text, r.text  # AWS requires an integrity header
@@ -259,6 +260,7 @@ def test_object_lock_keeps_a_version_past_its_rule(lc, s3):
         assert locked in left and held in left and len(left) == 3
         assert "blocked by object lock" in lc.admin("lifecycle", "explain", b, "k", "--version-id", locked)
         assert "blocked by legal hold" in lc.admin("lifecycle", "explain", b, "k", "--version-id", held)
+        assert 'result="blocked"} ' in requests.get(lc.endpoint + "/metrics").text
         s3.put_object_legal_hold(Bucket=b, Key="k", VersionId=held, LegalHold={"Status": "OFF"})
         until(lambda: held not in [v["VersionId"] for v in versions(s3, b)[0]])
     finally:
@@ -305,6 +307,10 @@ def test_x_amz_expiration_on_writes_and_reads(s3, bucket):
     ahead = (when.replace(tzinfo=datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
     assert 990 <= ahead <= 1005, ahead
     assert "Expiration" not in s3.put_object(Bucket=bucket, Key="elsewhere", Body=b"x")
+    # A rule id is sent URL-encoded, as AWS does: quotes and commas cannot break the header.
+    put_rules(s3, bucket, rule('odd "id", ü', Filter={"Prefix": "o/"}, Expiration={"Days": 5}))
+    raw = s3.put_object(Bucket=bucket, Key="o/k", Body=b"x")["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"]
+    assert raw.endswith('rule-id="odd%20%22id%22%2C%20%C3%BC"'), raw
 
 
 # ---- crash in the middle of a scan -----------------------------------------------------------

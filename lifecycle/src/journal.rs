@@ -166,6 +166,18 @@ impl Journal {
         })
     }
 
+    /// Forgets the scan reports of buckets not in `keep` (deleted, or without rules now).
+    pub fn keep_scans(&self, keep: &[String]) -> Result<(), String> {
+        let names: Vec<String> = self.scans()?.into_iter().map(|s| s.bucket).collect();
+        for gone in names.iter().filter(|n| !keep.contains(n)) {
+            self.with(|c| {
+                c.execute("DELETE FROM scans WHERE bucket = ?1", params![gone])
+                    .map(drop)
+            })?;
+        }
+        Ok(())
+    }
+
     /// The last scan of each bucket, by name.
     pub fn scans(&self) -> Result<Vec<BucketScan>, String> {
         let texts: Vec<String> = self.with(|c| {

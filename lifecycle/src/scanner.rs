@@ -295,12 +295,15 @@ impl Scanner {
                 return;
             }
         };
+        // Buckets with rules now: reports of any other (deleted, rules removed) are dropped.
+        let mut with_rules = Vec::new();
         for bucket in buckets {
             let Some(config) = config_of(&bucket) else {
                 // Rules removed: set again, even unchanged, they are new.
                 self.seen.lock().expect("lock").remove(&bucket.name);
                 continue;
             };
+            with_rules.push(bucket.name.clone());
             let encoded = config.encode();
             let seen = self.seen.lock().expect("lock").get(&bucket.name) == Some(&encoded);
             if only_changed && seen {
@@ -314,6 +317,7 @@ impl Scanner {
             }
         }
         if track {
+            self.note(|j| j.keep_scans(&with_rules));
             self.note(|j| j.finish_run());
             self.last_scan_ns
                 .store(now_ns() - started, Ordering::Relaxed);
@@ -496,9 +500,12 @@ impl Scanner {
             let Some(due) = evaluate::due(config, &facts, clock, now) else {
                 if facts.locked_until_ns.is_some_and(|t| t > now) {
                     let blocked = evaluate::schedule(config, &facts, clock)
-                        .iter()
-                        .any(|d| d.at_ns <= now && d.action.removes_data(facts.versioned));
-                    report.actions_blocked += u64::from(blocked);
+                        .into_iter()
+                        .find(|d| d.at_ns <= now && d.action.removes_data(facts.versioned));
+                    if let Some(d) = blocked {
+                        report.actions_blocked += 1;
+                        self.count(&d.action, &Outcome::Blocked);
+                    }
                 }
                 if had_failed {
                     // No longer due (a legal hold, a changed rule): not a failure any more.

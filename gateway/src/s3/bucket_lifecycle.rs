@@ -69,8 +69,15 @@ fn tags_of(set: Option<Vec<Tag>>) -> S3Result<Vec<(String, String)>> {
     set.unwrap_or_default()
         .into_iter()
         .map(|t| match (t.key, t.value) {
-            (Some(k), v) => Ok((k, v.unwrap_or_default())),
-            _ => Err(malformed("a Tag needs a Key")),
+            // AWS's limits for tags (as for object tags): key 1–128, value 0–256 characters.
+            (Some(k), Some(v)) if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 => {
+                Err(S3Error::with_message(
+                    S3ErrorCode::InvalidTag,
+                    "The TagKey you have provided is invalid: a tag key is 1 to 128 characters and a value at most 256",
+                ))
+            }
+            (Some(k), Some(v)) => Ok((k, v)),
+            _ => Err(malformed("a Tag needs a Key and a Value")),
         })
         .collect()
 }
@@ -160,7 +167,8 @@ fn class_of(c: Option<TransitionStorageClass>, rule: &str) -> S3Result<String> {
 fn rule_of(r: LifecycleRule) -> S3Result<Rule> {
     // AWS names a rule sent without an ID.
     let id =
-        r.id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        r.id.filter(|id| !id.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let enabled = match r.status.as_str() {
         ExpirationStatus::ENABLED => true,
         ExpirationStatus::DISABLED => false,
@@ -449,10 +457,10 @@ pub fn lifecycle_configuration(body: &[u8]) -> S3Result<Configuration> {
 /// An `x-amz-expiration` value: `expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="r"`.
 fn expiration_header(due: &Due) -> Option<String> {
     let date = http_date(&timestamp(due.at_ns))?;
-    Some(format!(
-        "expiry-date=\"{date}\", rule-id=\"{}\"",
-        due.rule_id
-    ))
+    // AWS sends the rule id URL-encoded: an id may hold quotes, commas or any Unicode.
+    let rule_id =
+        percent_encoding::utf8_percent_encode(&due.rule_id, percent_encoding::NON_ALPHANUMERIC);
+    Some(format!("expiry-date=\"{date}\", rule-id=\"{rule_id}\""))
 }
 
 /// The `x-amz-expiration` of a current version just written or read: when the earliest
