@@ -199,8 +199,8 @@ pub fn print_explain(v: &Value) {
             None => println!("  rule {}: applies", text(&r, "rule_id")),
         }
         let actions = r["actions"].as_array().cloned().unwrap_or_default();
-        if r["applies"] == true && actions.is_empty() {
-            println!("    no action of this rule concerns this version");
+        if let Some(note) = r["note"].as_str() {
+            println!("    {note}");
         }
         for a in actions {
             println!(

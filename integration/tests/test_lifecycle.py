@@ -213,13 +213,15 @@ def test_suspended_bucket_gets_a_null_delete_marker(s3):
         remove_bucket_if_possible(s3, b)
 
 
-def test_noncurrent_versions_expire_keeping_the_newest(s3, versioned):
+def test_noncurrent_versions_expire_keeping_the_newest(lc, s3, versioned):
     ids = [s3.put_object(Bucket=versioned, Key="k", Body=str(i).encode())["VersionId"] for i in range(4)]
     put_rules(s3, versioned, rule("nc", NoncurrentVersionExpiration={"NoncurrentDays": 1, "NewerNoncurrentVersions": 1}))
     until(lambda: len(versions(s3, versioned)[0]) == 2)
     time.sleep(2 * DAY)  # nothing more goes
     vs, markers = versions(s3, versioned)
     assert [v["VersionId"] for v in vs] == [ids[3], ids[2]] and markers == []
+    kept = lc.admin("lifecycle", "explain", versioned, "k", "--version-id", ids[2])
+    assert "kept: one of the 1 newest noncurrent versions" in kept, kept
 
 
 def test_expired_delete_markers_are_removed(s3, versioned):

@@ -44,6 +44,9 @@ pub struct RuleReport {
     /// Why the rule does not apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Why a rule that applies schedules nothing for this version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub actions: Vec<ActionReport>,
 }
 
@@ -147,6 +150,18 @@ pub async fn explain(
                 vec![],
             ),
         };
+        let kept = config
+            .as_ref()
+            .and_then(|c| c.rules.iter().find(|r| r.id == verdict.rule_id))
+            .and_then(|r| r.noncurrent_expiration.as_ref())
+            .and_then(|n| n.newer_noncurrent_versions)
+            .filter(|n| !facts.is_latest && facts.newer_noncurrent < *n);
+        let note = (applies && dues.is_empty()).then(|| match kept {
+            Some(n) => {
+                format!("kept: one of the {n} newest noncurrent versions (NewerNoncurrentVersions)")
+            }
+            None => "no action of this rule concerns this version".to_owned(),
+        });
         let actions = dues
             .into_iter()
             .map(|d| {
@@ -183,6 +198,7 @@ pub async fn explain(
             rule_id: verdict.rule_id,
             applies,
             reason,
+            note,
             actions,
         });
     }
