@@ -6,7 +6,7 @@ use crate::model::Configuration;
 use crate::scanner::{config_of, facts_of, Scanner};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use storage::list::key_successor;
+use storage::list::{key_successor, SetWalk};
 use storage::meta::{now_ns, ObjectRecord};
 use storage::Store;
 
@@ -294,12 +294,12 @@ pub async fn preview(
         .collect();
     let mut evaluated = 0;
     for set in store.sets() {
-        let mut lower = Vec::new();
-        loop {
-            let (entries, next) = set
-                .list_resolved(bucket, &lower, None, 1000)
-                .await
-                .map_err(|e| e.to_string())?;
+        let mut walk = SetWalk::from(Vec::new());
+        while let Some(entries) = walk
+            .next_page(set, bucket, 1000)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             for (key, record) in &entries {
                 for i in 0..record.versions.len() {
                     evaluated += 1;
@@ -312,12 +312,6 @@ pub async fn preview(
                         }
                     }
                 }
-                lower = key_successor(key.as_bytes());
-            }
-            match next {
-                Some(h) if h > lower => lower = h,
-                Some(_) => {}
-                None => break,
             }
         }
     }

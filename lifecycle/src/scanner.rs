@@ -26,7 +26,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use storage::list::key_successor;
+use storage::list::{key_successor, SetWalk};
 use storage::meta::{now_ns, BucketRecord, ObjectRecord, VersionRecord};
 use storage::{DeleteOptions, ErasureSet, StorageError, Store, Versioning, Which};
 
@@ -362,7 +362,7 @@ impl Scanner {
             } else {
                 Cursor::Start
             };
-            let mut lower = match &cursor {
+            let lower = match &cursor {
                 Cursor::Done => continue,
                 Cursor::After(key) => {
                     whole = false;
@@ -378,21 +378,28 @@ impl Scanner {
                 versions_scanned: report.versions_scanned,
                 started_ns: report.started_ns,
             });
+            let mut walk = SetWalk::from(lower);
             loop {
-                // Rules and versioning are read again for every batch: a scan can be long,
-                // and must never act on rules removed or a versioning state changed since.
-                let Some((bucket, config)) = self.still_configured(name, encoded).await else {
-                    return false;
-                };
                 let batch_started = tokio::time::Instant::now();
-                let (entries, next) = match set.list_resolved(name, &lower, None, BATCH).await {
-                    Ok(page) => page,
+                let entries = match walk.next_page(set, name, BATCH).await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => {
+                        if track {
+                            self.note(|j| j.set_cursor(name, index, &Cursor::Done));
+                        }
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(bucket = %name, set = index, error = %e, "lifecycle scan cannot list; the next scan resumes here");
                         report.actions_failed += 1;
                         whole = false;
                         break;
                     }
+                };
+                // Rules and versioning are read again for every batch: a scan can be long,
+                // and must never act on rules removed or a versioning state changed since.
+                let Some((bucket, config)) = self.still_configured(name, encoded).await else {
+                    return false;
                 };
                 let mut last = None;
                 let mut planned = Vec::new();
@@ -412,7 +419,6 @@ impl Scanner {
                 let worked = batch_started.elapsed();
                 self.apply_batch(name, set, planned, &mut report).await;
                 if let Some(key) = last {
-                    lower = key_successor(key.as_bytes());
                     if let Some(p) = self.progress.lock().expect("lock").as_mut() {
                         p.key.clone_from(&key);
                         p.versions_scanned = report.versions_scanned;
@@ -422,16 +428,6 @@ impl Scanner {
                     }
                 }
                 tokio::time::sleep(worked.mul_f64(self.settings.pause)).await;
-                match next {
-                    Some(h) if h > lower => lower = h,
-                    Some(_) => {}
-                    None => {
-                        if track {
-                            self.note(|j| j.set_cursor(name, index, &Cursor::Done));
-                        }
-                        break;
-                    }
-                }
             }
         }
         if let Some((bucket, config)) = self.still_configured(name, encoded).await {

@@ -68,6 +68,46 @@ pub(crate) fn merge_batches<V: Clone>(
     (merged, horizon)
 }
 
+/// A walk over one erasure set's keys of a bucket, in order, a page of quorum-resolved
+/// records at a time (what background work such as lifecycle scans).
+pub struct SetWalk {
+    lower: Vec<u8>,
+    done: bool,
+}
+
+impl SetWalk {
+    /// A walk from the inclusive lower bound `lower` (empty: the first key).
+    pub fn from(lower: Vec<u8>) -> Self {
+        Self { lower, done: false }
+    }
+
+    /// The next page of at most `limit` keys (possibly empty while more may follow), or
+    /// `None` once the set has no more keys.
+    pub async fn next_page(
+        &mut self,
+        set: &ErasureSet,
+        bucket: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<(String, ObjectRecord)>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let (entries, next) = set.list_resolved(bucket, &self.lower, None, limit).await?;
+        if let Some((key, _)) = entries.last() {
+            self.lower = key_successor(key.as_bytes());
+        }
+        match next {
+            Some(h) if h > self.lower => self.lower = h,
+            Some(_) => {}
+            None => self.done = true,
+        }
+        if self.done && entries.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(entries))
+    }
+}
+
 impl ErasureSet {
     /// Keys in `[lower, upper)` that a read quorum of drives holds, with their current version
     /// (delete markers included), and the lower bound to continue from if there may be more.

@@ -266,6 +266,13 @@ impl BucketRecord {
     }
 }
 
+/// The creation time a UUIDv7 carries (millisecond precision), in ns since the epoch; `None`
+/// for ids of other versions.
+pub fn v7_time_ns(id: Uuid) -> Option<i64> {
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    Some(secs as i64 * 1_000_000_000 + i64::from(nanos))
+}
+
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64

@@ -5,20 +5,14 @@
 use crate::drive::{Commit, PartRecord};
 use crate::error::{Result, StorageError};
 use crate::meta::{
-    now_ns, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo, UploadRecord,
-    VersionRecord,
+    now_ns, v7_time_ns, DataLocation, ErasureInfo, ObjectRecord, ObjectVersion, PartInfo,
+    UploadRecord, VersionRecord,
 };
 use crate::set::{etag_matches, ErasureSet, PutOptions, Staged};
 use futures::future::join_all;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// The creation time a UUIDv7 carries (millisecond precision), in ns since the epoch.
-pub fn v7_time_ns(id: Uuid) -> Option<i64> {
-    let (secs, nanos) = id.get_timestamp()?.to_unix();
-    Some(secs as i64 * 1_000_000_000 + i64::from(nanos))
-}
 
 /// Smallest size of every part but the last, as AWS requires.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;

@@ -721,10 +721,7 @@ fn versions_after(record: &ObjectRecord, marker: Option<Uuid>) -> usize {
     if let Some(i) = record.position(marker) {
         return i + 1;
     }
-    let Some(ms) = marker.and_then(|id| id.get_timestamp()).map(|t| {
-        let (secs, nanos) = t.to_unix();
-        secs as i64 * 1_000_000_000 + i64::from(nanos)
-    }) else {
+    let Some(ms) = marker.and_then(crate::meta::v7_time_ns) else {
         return 0;
     };
     record

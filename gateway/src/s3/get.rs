@@ -267,7 +267,6 @@ impl Overrides {
 }
 
 impl Gateway {
-    /// The addressed version, and its `x-amz-version-id` as the response shows it.
     /// The addressed version, the `x-amz-version-id` to show for it, and for the current
     /// version the `x-amz-expiration` a lifecycle rule gives it.
     pub(super) async fn read_view(

@@ -676,7 +676,7 @@ impl Gateway {
                 .iter()
                 .find(|u| u.upload_id == id)
                 .map(|u| u.initiated_ns);
-            Some((listed.or_else(|| storage::multipart::v7_time_ns(id))?, id))
+            Some((listed.or_else(|| storage::meta::v7_time_ns(id))?, id))
         });
         let mut uploads = Vec::new();
         let mut prefixes: Vec<String> = Vec::new();
