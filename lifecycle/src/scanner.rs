@@ -125,6 +125,25 @@ fn version_text(v: &VersionRecord) -> String {
         .map_or_else(|| "null".into(), |id| id.to_string())
 }
 
+/// Carries out due transitions (the tiering crate): the scanner judges, tiering moves bytes.
+pub trait Transitions: Send + Sync {
+    /// Hands over a due transition and returns at once; the upload runs in the background.
+    /// `Err` says why it cannot run now (an unknown tier, or the last failure and when the
+    /// next attempt is), and is recorded as the action's failure.
+    fn submit(&self, job: TransitionJob) -> Result<(), String>;
+}
+
+/// A transition judged due.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TransitionJob {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<uuid::Uuid>,
+    /// The version's modification time, ns: with the id, the version as judged.
+    pub mod_time_ns: i64,
+    pub tier: String,
+}
+
 /// Actions applied at once (different keys; each key's in order).
 const ACTIONS_IN_FLIGHT: usize = 32;
 
@@ -211,6 +230,8 @@ pub struct Scanner {
     scanning: tokio::sync::Mutex<()>,
     /// Each bucket's configuration as last scanned: a change scans only what changed.
     seen: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Where due transitions go; without it they wait.
+    transitions: std::sync::OnceLock<Arc<dyn Transitions>>,
 }
 
 impl Scanner {
@@ -232,7 +253,13 @@ impl Scanner {
             next_slot: Mutex::new(tokio::time::Instant::now()),
             scanning: tokio::sync::Mutex::new(()),
             seen: Mutex::new(BTreeMap::new()),
+            transitions: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Installs where due transitions go (once, before `start`).
+    pub fn set_transitions(&self, transitions: Arc<dyn Transitions>) {
+        let _ = self.transitions.set(transitions);
     }
 
     /// The length of a lifecycle day this scanner judges with.
@@ -509,13 +536,24 @@ impl Scanner {
                 }
                 continue;
             };
-            let which = match due.action {
+            let which = match &due.action {
                 Action::ExpireCurrent => Which::Current,
                 Action::DeleteNoncurrent | Action::DeleteMarker => {
                     Which::Version(version.version_id)
                 }
-                // Transitions are carried out by tiering; uploads are judged apart.
-                Action::Transition { .. } | Action::AbortUpload => continue,
+                Action::Transition { storage_class } => {
+                    let outcome = self.hand_over(&bucket.name, key, version, storage_class);
+                    self.count(&due.action, &outcome);
+                    match &outcome {
+                        Outcome::Done => report.actions_done += 1,
+                        Outcome::Failed(_) => report.actions_failed += 1,
+                        _ => {}
+                    }
+                    self.settle(&bucket.name, key, id, &due, &outcome);
+                    continue;
+                }
+                // Uploads are judged apart.
+                Action::AbortUpload => continue,
             };
             planned.push(Planned {
                 key: key.to_owned(),
@@ -530,6 +568,25 @@ impl Scanner {
             });
         }
         planned
+    }
+
+    /// Hands a due transition to tiering (done: handed over; the version's storage class
+    /// shows when it has moved).
+    fn hand_over(&self, bucket: &str, key: &str, version: &VersionRecord, tier: &str) -> Outcome {
+        let Some(transitions) = self.transitions.get() else {
+            return Outcome::Skipped;
+        };
+        let job = TransitionJob {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: version.version_id,
+            mod_time_ns: version.mod_time_ns,
+            tier: tier.to_owned(),
+        };
+        match transitions.submit(job) {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        }
     }
 
     /// Applies one batch's actions: keys in parallel (their commits share the drives' group

@@ -37,6 +37,10 @@ pub enum StorageError {
     EntityTooSmall(u32),
     #[error("the precondition failed")]
     PreconditionFailed,
+    /// The operation does not apply to the version in its storage class (a restore of a
+    /// version that is not on a tier).
+    #[error("the object's storage class does not allow this operation")]
+    InvalidObjectState,
     #[error("{0}")]
     BadDigest(String),
     #[error("the request body ended early: {0}")]

@@ -109,7 +109,10 @@ impl ErasureSet {
         // Which drives hold a bad or missing copy of any version?
         let mut bad = vec![false; self.drives.len()];
         for (vi, version) in model.versions.iter().enumerate() {
-            let Some(obj) = &version.object else { continue };
+            // A tiered version has no shards here: its record is all there is to heal.
+            let Some(obj) = version.object.as_ref().filter(|o| !o.reads_remote()) else {
+                continue;
+            };
             let mut reader = BlockReader::for_version(self.clone(), &agreeing, vi);
             for part in &obj.parts {
                 for index in 0..self.layout.block_count(part.size) {
@@ -192,7 +195,9 @@ impl ErasureSet {
         staged: &mut BTreeMap<usize, Vec<Uuid>>,
     ) -> Result<()> {
         for (vi, version) in model.versions.iter().enumerate() {
-            let Some(obj) = &version.object else { continue };
+            let Some(obj) = version.object.as_ref().filter(|o| !o.reads_remote()) else {
+                continue;
+            };
             let inline = matches!(obj.data, DataLocation::Inline(_));
             let mut reader = BlockReader::for_version(self.clone(), agreeing, vi);
             let ids: BTreeMap<usize, Uuid> = targets.iter().map(|d| (*d, Uuid::new_v4())).collect();
@@ -329,7 +334,7 @@ impl Store {
     /// Copies buckets a quorum knows to drives that lack them, and drops buckets only a
     /// minority still has; returns how many drive copies changed.
     async fn heal_buckets(&self) -> Result<usize> {
-        let known = self.list_buckets().await?;
+        let known = self.bucket_records().await?;
         let mut changed = 0;
         for drive in self.drives().iter().filter(|d| d.is_online()) {
             let have = drive.list_buckets().await?;

@@ -9,9 +9,13 @@
 //! - [`set`]: an erasure set, with the write path (stage, commit), [`read`] (streamed ranges,
 //!   heal on read), [`list`] (quorum-merged ordered listing), [`multipart`] and [`heal`];
 //! - [`versions`]: what writes and deletes do to a key's versions, and object-lock rules;
-//! - [`store`]: all sets of the deployment, bucket records and background work.
+//! - [`tiered`]: versions whose bytes live on a remote tier, and the journal hook that keeps
+//!   every change from orphaning remote data;
+//! - [`store`]: all sets of the deployment, bucket records and background work;
+//! - [`cluster_config`]: cluster-wide configuration documents behind one interface.
 
 pub mod bitrot;
+pub mod cluster_config;
 pub mod drive;
 pub mod erasure;
 pub mod error;
@@ -28,8 +32,10 @@ pub mod read;
 pub mod set;
 pub mod space;
 pub mod store;
+pub mod tiered;
 pub mod versions;
 
+pub use cluster_config::ClusterConfig;
 pub use drive::Drive;
 pub use error::{Result, StorageError};
 pub use heal::{HealReport, ObjectHeal};
@@ -37,4 +43,5 @@ pub use heal_queue::HealQueueStats;
 pub use local::LocalDrive;
 pub use set::{ByteStream, ErasureSet, ObjectView, Precondition, PutOptions, Staged};
 pub use store::{Store, VersionEntry, VersionPage};
+pub use tiered::{RemoteObject, RemoteReleases};
 pub use versions::{DeleteOptions, Deleted, Versioning, Which};

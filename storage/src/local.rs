@@ -1008,6 +1008,7 @@ mod tests {
             legal_hold: false,
             legal_hold_set: false,
             transition: None,
+            restore: None,
             replication: Default::default(),
             metadata_changed_ns: 0,
         };

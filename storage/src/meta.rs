@@ -120,6 +120,9 @@ pub struct ObjectVersion {
     pub retention: Option<Retention>,
     pub legal_hold: bool,
     pub transition: Option<Transition>,
+    /// A restored local copy of a transitioned version, or one being made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Restore>,
     /// Replication status per target ARN.
     pub replication: BTreeMap<String, ReplicationState>,
     /// When tags, retention or legal hold last changed in place (0: never).
@@ -136,6 +139,12 @@ impl ObjectVersion {
     /// with one part.
     pub fn from_multipart(&self) -> bool {
         self.etag.contains('-')
+    }
+
+    /// Whether the version's bytes must be read from its tier (transitioned, with no restored
+    /// copy here).
+    pub fn reads_remote(&self) -> bool {
+        self.data == DataLocation::Remote
     }
 }
 
@@ -188,6 +197,8 @@ pub enum DataLocation {
     Inline(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Shard files `part.N` in the data directory named by this id.
     Dir(Uuid),
+    /// No bytes on this node: they live on the version's tier ([`ObjectVersion::transition`]).
+    Remote,
 }
 
 /// Object-lock retention of a version.
@@ -198,12 +209,32 @@ pub struct Retention {
     pub retain_until_ns: i64,
 }
 
-/// Where a transitioned version's data lives on a remote tier.
+/// Where a transitioned version's data lives on a remote tier. The remote object holds the
+/// version's bytes as one object (parts concatenated), so any byte range of the version is the
+/// same range of the remote object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
+    /// The tier's name (the storage class clients see).
     pub tier: String,
+    /// The remote object's key, unique to this version and this transition.
     pub remote_key: String,
-    pub status: String,
+    /// The remote store's ETag (or GCS generation) of the object, when it reports one.
+    #[serde(default)]
+    pub remote_etag: Option<String>,
+    /// When the transition committed, ns since the Unix epoch.
+    #[serde(default)]
+    pub transitioned_ns: i64,
+}
+
+/// A temporary local copy of a transitioned version (RestoreObject).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    /// The copy is still being made (`x-amz-restore: ongoing-request="true"`).
+    pub ongoing: bool,
+    /// When the copy expires, ns since the Unix epoch (0 while ongoing).
+    pub expiry_ns: i64,
+    /// The `Days` the restore asked for.
+    pub days: u32,
 }
 
 /// Replication progress of a version towards one target.
@@ -313,6 +344,7 @@ pub(crate) mod tests_support {
                 legal_hold: false,
                 legal_hold_set: false,
                 transition: None,
+                restore: None,
                 replication: BTreeMap::new(),
                 metadata_changed_ns: 0,
             }),

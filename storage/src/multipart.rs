@@ -218,6 +218,7 @@ impl ErasureSet {
             legal_hold: opts.legal_hold == Some(true),
             legal_hold_set: opts.legal_hold.is_some(),
             transition: None,
+            restore: None,
             replication: BTreeMap::new(),
             metadata_changed_ns: 0,
         };

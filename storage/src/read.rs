@@ -86,14 +86,18 @@ impl BlockReader {
             if idx >= n {
                 continue;
             }
-            sources[idx] = Some(match &obj.data {
-                DataLocation::Inline(bytes) => ShardSource::Inline(Bytes::from(bytes.clone())),
-                DataLocation::Dir(id) => ShardSource::File {
+            sources[idx] = match &obj.data {
+                DataLocation::Inline(bytes) => {
+                    Some(ShardSource::Inline(Bytes::from(bytes.clone())))
+                }
+                DataLocation::Dir(id) => Some(ShardSource::File {
                     drive: set.drives[d].clone(),
                     data_dir: *id,
                     open: HashMap::new(),
-                },
-            });
+                }),
+                // Read from the tier, never through shards.
+                DataLocation::Remote => None,
+            };
         }
         Self {
             set,

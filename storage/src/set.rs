@@ -72,6 +72,12 @@ impl Staged {
     pub(crate) fn mark_committed(&mut self) {
         self.committed = true;
     }
+
+    /// Per drive position, the framed shard bytes to inline in the record, when the staged
+    /// bytes are small enough (taken: a second call answers `None`).
+    pub(crate) fn take_inline(&mut self) -> Option<Vec<Vec<u8>>> {
+        self.inline.take()
+    }
 }
 
 impl Drop for Staged {
@@ -134,6 +140,8 @@ pub struct ErasureSet {
     pub(crate) erasure: Arc<Erasure>,
     pub(crate) locks: KeyLocks,
     pub(crate) heal_queue: Arc<HealQueue>,
+    /// Where changes hand remote objects they stop referencing (shared by the store's sets).
+    pub(crate) remote_releases: crate::tiered::ReleaseHook,
     /// Bytes each drive keeps free; `u64::MAX` means each drive's default reserve.
     min_free: AtomicU64,
 }
@@ -145,6 +153,7 @@ impl ErasureSet {
         formats: Vec<Format>,
         layout: ErasureLayout,
         heal_queue: Arc<HealQueue>,
+        remote_releases: crate::tiered::ReleaseHook,
     ) -> Self {
         Self {
             index,
@@ -154,6 +163,7 @@ impl ErasureSet {
             layout,
             locks: KeyLocks::default(),
             heal_queue,
+            remote_releases,
             min_free: AtomicU64::new(u64::MAX),
         }
     }
@@ -218,15 +228,85 @@ impl ErasureSet {
         &self,
         bucket: &str,
         key: &str,
+        body: ByteStream,
+        part: u32,
+        allow_inline: bool,
+    ) -> Result<Staged> {
+        self.stage_into(bucket, key, body, part, allow_inline, Uuid::new_v4())
+            .await
+    }
+
+    /// Stages a version's bytes again, part by part as its part table lays them out, into one
+    /// staging directory (a restore or recall from a tier). `open(start, end)` gives the
+    /// bytes of each part; each part's MD5 must match the part's ETag.
+    pub async fn stage_version<F, Fut>(
+        &self,
+        bucket: &str,
+        key: &str,
+        parts: &[PartInfo],
+        mut open: F,
+    ) -> Result<Staged>
+    where
+        F: FnMut(u64, u64) -> Fut,
+        Fut: std::future::Future<Output = Result<ByteStream>>,
+    {
+        let staging = Uuid::new_v4();
+        let allow_inline = parts.len() == 1;
+        let mut done: Option<Staged> = None;
+        let mut start = 0u64;
+        for part in parts {
+            let end = start + part.size;
+            let staged = match open(start, end).await {
+                Ok(body) => {
+                    self.stage_into(bucket, key, body, part.number, allow_inline, staging)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let mut staged = match staged {
+                Ok(s) if s.size == part.size && s.etag() == part.etag => s,
+                Ok(s) => Err(StorageError::BadDigest(format!(
+                    "part {} read back as {} bytes with MD5 {}, not {} bytes with {}",
+                    part.number,
+                    s.size,
+                    s.etag(),
+                    part.size,
+                    part.etag
+                )))?,
+                // Dropping `done` (the only earlier part not marked committed) discards
+                // the shared directory.
+                Err(e) => return Err(e),
+            };
+            if let Some(mut previous) = done.take() {
+                for (w, p) in staged.written.iter_mut().zip(&previous.written) {
+                    *w &= *p;
+                }
+                previous.mark_committed();
+            }
+            done = Some(staged);
+            start = end;
+        }
+        match done {
+            Some(d) => Ok(d),
+            None => Err(StorageError::Corrupt("a version without parts".into())),
+        }
+    }
+
+    /// [`ErasureSet::stage`] into the staging directory `staging` (several parts may share one).
+    pub async fn stage_into(
+        &self,
+        bucket: &str,
+        key: &str,
         mut body: ByteStream,
         part: u32,
         allow_inline: bool,
+        staging: Uuid,
     ) -> Result<Staged> {
         self.check_space()?;
         let n = self.drives.len();
         let shard_of: Vec<usize> = (0..n).map(|d| self.shard_of(d, bucket, key)).collect();
         let mut staged = Staged {
-            staging: Uuid::new_v4(),
+            staging,
             part,
             size: 0,
             md5: [0; 16],
@@ -498,6 +578,7 @@ impl ErasureSet {
             legal_hold: opts.legal_hold == Some(true),
             legal_hold_set: opts.legal_hold.is_some(),
             transition: None,
+            restore: None,
             replication: BTreeMap::new(),
             metadata_changed_ns: 0,
         };

@@ -32,6 +32,9 @@ pub struct Store {
     pub(crate) healing: tokio::sync::Mutex<()>,
     /// Counts bucket configuration changes, so background work (lifecycle) reacts at once.
     config_changes: tokio::sync::watch::Sender<u64>,
+    remote_releases: crate::tiered::ReleaseHook,
+    /// One cluster configuration change at a time (read, change, write back).
+    pub(crate) cluster_config_lock: tokio::sync::Mutex<()>,
 }
 
 /// Splits `drives` drives into equal sets of at most 16.
@@ -114,6 +117,7 @@ impl Store {
             }
         }
         let (heal_queue, heal_rx) = HealQueue::new();
+        let remote_releases = crate::tiered::ReleaseHook::default();
         let sets = (0..set_count)
             .map(|s| {
                 let range = s * per_set..(s + 1) * per_set;
@@ -134,6 +138,7 @@ impl Store {
                     formats,
                     layout,
                     heal_queue.clone(),
+                    remote_releases.clone(),
                 ))
             })
             .collect();
@@ -146,8 +151,16 @@ impl Store {
             healing: tokio::sync::Mutex::new(()),
             config_changes: tokio::sync::watch::Sender::new(0),
             bucket_cache: Default::default(),
+            remote_releases,
+            cluster_config_lock: Default::default(),
         });
         Ok((store, fresh))
+    }
+
+    /// Installs where changes hand the remote objects they stop referencing (once, at
+    /// start-up, before any tiered version changes); `false` if one was installed already.
+    pub fn set_remote_releases(&self, hook: Arc<dyn crate::tiered::RemoteReleases>) -> bool {
+        self.remote_releases.set(hook).is_ok()
     }
 
     pub fn sets(&self) -> &[Arc<ErasureSet>] {
@@ -182,6 +195,14 @@ impl Store {
     /// The bucket's record, if a quorum of drives has it. Served from memory once known: every
     /// bucket change goes through this store, which updates the cache with it.
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
+        if name == crate::cluster_config::RECORD {
+            return Err(StorageError::NoSuchBucket);
+        }
+        self.bucket_record(name).await
+    }
+
+    /// A bucket record by name, the reserved cluster record included.
+    pub(crate) async fn bucket_record(&self, name: &str) -> Result<BucketRecord> {
         if let Some(b) = self.bucket_cache.read().expect("lock").get(name) {
             return Ok(b.clone());
         }
@@ -226,6 +247,11 @@ impl Store {
 
     fn config_changed(&self) {
         self.config_changes.send_modify(|n| *n += 1);
+    }
+
+    /// Writes a whole bucket record (the reserved cluster record among them) to every drive.
+    pub(crate) async fn put_bucket_record(&self, record: &BucketRecord) -> Result<()> {
+        self.put_bucket_everywhere(record).await
     }
 
     async fn put_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
@@ -285,7 +311,10 @@ impl Store {
         config: &str,
         value: Option<Vec<u8>>,
     ) -> Result<()> {
-        let mut record = self.bucket(name).await?;
+        let mut record = match name {
+            crate::cluster_config::RECORD => self.bucket_record(name).await?,
+            _ => self.bucket(name).await?,
+        };
         match value {
             Some(v) => record.config.insert(config.to_owned(), v),
             None => record.config.remove(config),
@@ -332,8 +361,8 @@ impl Store {
         Ok(all)
     }
 
-    /// Buckets a read quorum of drives knows, by name.
-    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+    /// Every bucket record a read quorum of drives knows, the reserved one included.
+    pub(crate) async fn bucket_records(&self) -> Result<Vec<BucketRecord>> {
         let answers = join_all(self.drives.iter().map(|d| async move {
             if d.is_online() {
                 d.list_buckets().await.ok()
@@ -351,6 +380,14 @@ impl Store {
             .filter(|(_, n)| *n >= self.bucket_read_quorum())
             .map(|(r, _)| r)
             .collect())
+    }
+
+    /// Buckets a read quorum of drives knows, by name: the clients' buckets, without the
+    /// reserved cluster configuration record.
+    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        let mut all = self.bucket_records().await?;
+        all.retain(|b| b.name != crate::cluster_config::RECORD);
+        Ok(all)
     }
 
     /// One page of keys under `prefix`, starting at the inclusive lower bound `start`, with keys

@@ -124,6 +124,8 @@ pub(crate) struct Plan<T> {
     pub removed: Vec<Vec<Uuid>>,
     /// Whether any drive's record changes at all.
     pub changed: bool,
+    /// Remote objects (tier, remote key) the change stops referencing.
+    pub released: Vec<(String, String)>,
     pub outcome: T,
 }
 
@@ -142,11 +144,17 @@ impl ErasureSet {
             .position(|a| *a)
             .expect("a quorum agrees");
         let mut model = records[first].clone().flatten().unwrap_or_default();
+        let referenced = crate::tiered::remote_refs(&model);
         let outcome = change(first, &mut model)?;
+        let still = crate::tiered::remote_refs(&model);
         let mut plan = Plan {
             records: Vec::with_capacity(records.len()),
             removed: Vec::with_capacity(records.len()),
             changed: false,
+            released: referenced
+                .into_iter()
+                .filter(|r| !still.contains(r))
+                .collect(),
             outcome,
         };
         for (d, rec) in records.iter().enumerate() {
@@ -187,6 +195,9 @@ impl ErasureSet {
         if !plan.changed {
             return Ok(plan.outcome);
         }
+        // Journaled before the commit: after a crash the journal still knows the remote
+        // object, and its deleter checks that nothing references it any more.
+        self.release_remote(bucket, key, &plan.released)?;
         let results = join_all(plan.records.iter().enumerate().map(|(d, rec)| {
             let drive = self.drives[d].clone();
             let take = rec.is_some();
