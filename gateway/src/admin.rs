@@ -18,6 +18,7 @@ pub const PREFIX: &str = "/strata/admin/v1/";
 pub struct AdminRoute {
     pub store: Arc<Store>,
     pub scanner: Arc<lifecycle::scanner::Scanner>,
+    pub tiering: Arc<tiering::Tiering>,
 }
 
 #[derive(Serialize)]
@@ -77,7 +78,15 @@ impl S3Route for AdminRoute {
                 let body = req.input.store_all_limited(4 << 20).await.map_err(|e| {
                     s3_error!(InvalidArgument, "cannot read the configuration: {e}")
                 })?;
-                json(&admin_lifecycle::preview(&self.scanner, query, &body).await?)
+                json(&admin_lifecycle::preview(&self.scanner, &self.tiering, query, &body).await?)
+            }
+            (method, op) if op.starts_with("tier/") => {
+                // A tier's settings are a few hundred bytes.
+                let body = req.input.store_all_limited(64 << 10).await.map_err(|e| {
+                    s3_error!(InvalidArgument, "cannot read the tier settings: {e}")
+                })?;
+                let method = method.to_owned();
+                json(&crate::admin_tier::route(&self.tiering, &method, op, query, &body).await?)
             }
             ("POST", "heal") => {
                 let report = self

@@ -9,13 +9,13 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn params(query: Option<&str>) -> BTreeMap<String, String> {
+pub(crate) fn params(query: Option<&str>) -> BTreeMap<String, String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn need<'a>(p: &'a BTreeMap<String, String>, name: &str) -> S3Result<&'a str> {
+pub(crate) fn need<'a>(p: &'a BTreeMap<String, String>, name: &str) -> S3Result<&'a str> {
     p.get(name)
         .map(String::as_str)
         .ok_or_else(|| s3_error!(InvalidArgument, "the call needs the parameter '{name}'"))
@@ -45,7 +45,12 @@ pub async fn explain(scanner: &Scanner, query: Option<&str>) -> S3Result<Value> 
 
 /// `POST lifecycle/preview?bucket=B&days=N` with a configuration (XML, or the JSON the aws CLI
 /// takes) in the body, or none for the bucket's own.
-pub async fn preview(scanner: &Scanner, query: Option<&str>, body: &[u8]) -> S3Result<Value> {
+pub async fn preview(
+    scanner: &Scanner,
+    tiering: &tiering::Tiering,
+    query: Option<&str>,
+    body: &[u8],
+) -> S3Result<Value> {
     let p = params(query);
     let bucket = need(&p, "bucket")?;
     let days: u32 = match p.get("days") {
@@ -69,7 +74,7 @@ pub async fn preview(scanner: &Scanner, query: Option<&str>, body: &[u8]) -> S3R
             )
         })?
     } else {
-        lifecycle_configuration(body)?
+        lifecycle_configuration(body, &|class| tiering.is_tier(class))?
     };
     let preview = report::preview(store, bucket, &config, scanner.clock(), days)
         .await

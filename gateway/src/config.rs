@@ -40,6 +40,10 @@ pub struct FileConfig {
     pub lifecycle_rate: Option<u32>,
     /// Seconds the lifecycle scanner pauses per second of scanning.
     pub lifecycle_scan_pause: Option<f64>,
+    /// Remote tiers (`[[tiers]]`), added to the tier registry at start-up (replacing a
+    /// registered tier of the same name).
+    #[serde(default)]
+    pub tiers: Vec<tiering::TierConfig>,
 }
 
 /// What `strata server` accepts on the command line.
@@ -66,6 +70,8 @@ pub struct Config {
     /// True when the built-in credentials are in use (printed at start).
     pub default_credentials: bool,
     pub lifecycle: lifecycle::scanner::Settings,
+    /// Tiers the configuration file defines.
+    pub tiers: Vec<tiering::TierConfig>,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -237,6 +243,7 @@ impl Config {
                 rate,
                 pause,
             },
+            tiers: file.tiers.clone(),
         })
     }
 }

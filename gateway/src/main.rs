@@ -7,6 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 mod admin_lifecycle;
+mod admin_tier;
 mod auth;
 mod body_check;
 mod config;
@@ -53,8 +54,9 @@ enum Command {
     },
     /// Administer a running node (signed with STRATA_ROOT_USER / STRATA_ROOT_PASSWORD).
     Admin {
-        /// The node's S3 endpoint.
-        #[arg(long, default_value = "http://127.0.0.1:9000", global = true)]
+        /// The node's S3 endpoint (given before the command: `tier add` has an --endpoint of
+        /// its own, the tier's).
+        #[arg(long, default_value = "http://127.0.0.1:9000", env = "STRATA_ENDPOINT")]
         endpoint: String,
         #[command(subcommand)]
         action: AdminAction,
@@ -71,6 +73,11 @@ enum AdminAction {
     Lifecycle {
         #[command(subcommand)]
         action: LifecycleAction,
+    },
+    /// Remote tiers: the storage classes lifecycle transitions move versions to.
+    Tier {
+        #[command(subcommand)]
+        action: admin_tier::TierAction,
     },
 }
 
@@ -179,6 +186,7 @@ fn run() -> anyhow::Result<()> {
                         println!("{}", call(http::Method::POST, "heal".into(), vec![]).await?)
                     }
                     AdminAction::Info => println!("{}", get("info".into()).await?),
+                    AdminAction::Tier { action } => admin_tier::run(action, call).await?,
                     AdminAction::Lifecycle { action } => match action {
                         LifecycleAction::Status { json } => {
                             let v = value(get("lifecycle/status".into()).await?)?;

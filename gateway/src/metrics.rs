@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests by API and status, latency, bytes in and out, drive state,
-//! the heal queue, the lifecycle scanner.
+//! the heal queue, the lifecycle scanner, the remote tiers.
 
 use http::{Method, Uri};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -42,6 +42,70 @@ pub struct Metrics {
     lifecycle_actions: Family<ActionLabels, Counter>,
     lifecycle_scan_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     lifecycle_oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
+    tier: TierMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabels {
+    tier: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierFailureLabels {
+    tier: String,
+    operation: &'static str,
+}
+
+/// Per tier: what moved, what failed, the remote-delete backlog and reachability.
+#[derive(Default)]
+struct TierMetrics {
+    objects: Family<TierMoveLabels, Counter>,
+    bytes: Family<TierMoveLabels, Counter>,
+    remote_deletes: Family<TierLabels, Counter>,
+    failures: Family<TierFailureLabels, Counter>,
+    backlog: Family<TierLabels, Gauge>,
+    backlog_oldest: Family<TierLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    reachable: Family<TierLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierMoveLabels {
+    tier: String,
+    /// `transitioned`, `restored` or `recalled`.
+    direction: &'static str,
+}
+
+impl TierMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("tier");
+        r.register(
+            "objects",
+            "Versions moved per tier: transitioned to it, restored or recalled from it",
+            self.objects.clone(),
+        );
+        r.register(
+            "bytes",
+            "Bytes moved per tier: transitioned to it, restored or recalled from it",
+            self.bytes.clone(),
+        );
+        r.register("remote_deletes", "Remote objects deleted from the tier (versions deleted, overwritten, expired or recalled)", self.remote_deletes.clone());
+        r.register(
+            "failures",
+            "Failed calls to the tier, by operation (transition, remote_delete, read)",
+            self.failures.clone(),
+        );
+        r.register(
+            "remote_delete_backlog",
+            "Remote deletes waiting in the journal",
+            self.backlog.clone(),
+        );
+        r.register("remote_delete_oldest_seconds", "Age of the oldest remote delete waiting (0: none); a growing value is a tier that does not answer", self.backlog_oldest.clone());
+        r.register(
+            "reachable",
+            "1 while the last call to the tier worked, 0 after a failure",
+            self.reachable.clone(),
+        );
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +142,8 @@ impl Default for Metrics {
         let lifecycle_actions = Family::<ActionLabels, Counter>::default();
         let lifecycle_scan_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let lifecycle_oldest_due = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let tier = TierMetrics::default();
+        tier.register(&mut registry);
         registry.register(
             "lifecycle_versions_scanned",
             "Versions the lifecycle scanner has judged",
@@ -158,6 +224,7 @@ impl Default for Metrics {
             bytes_in,
             bytes_out,
             drive_online,
+            tier,
         }
     }
 }
@@ -218,6 +285,53 @@ impl Metrics {
         }
         self.lifecycle_scan_seconds.set(stats.last_scan_seconds);
         self.lifecycle_oldest_due.set(stats.oldest_due_seconds);
+    }
+
+    pub fn set_tiering(&self, tiering: &tiering::Tiering) {
+        let m = &self.tier;
+        let now = storage::meta::now_ns();
+        let backlog = tiering.journal().backlog().unwrap_or_default();
+        for (name, c) in tiering.counters() {
+            let moved = [
+                ("transitioned", c.transitioned_objects, c.transitioned_bytes),
+                ("restored", c.restored_objects, c.restored_bytes),
+                ("recalled", c.recalled_objects, c.recalled_bytes),
+            ];
+            for (direction, objects, bytes) in moved {
+                let labels = TierMoveLabels {
+                    tier: name.clone(),
+                    direction,
+                };
+                catch_up(&m.objects.get_or_create(&labels), objects);
+                catch_up(&m.bytes.get_or_create(&labels), bytes);
+            }
+            let tier = TierLabels { tier: name.clone() };
+            catch_up(&m.remote_deletes.get_or_create(&tier), c.remote_deletes);
+            let failures = [
+                ("transition", c.transition_failures),
+                ("remote_delete", c.remote_delete_failures),
+                ("read", c.read_failures),
+            ];
+            for (operation, total) in failures {
+                let labels = TierFailureLabels {
+                    tier: name.clone(),
+                    operation,
+                };
+                catch_up(&m.failures.get_or_create(&labels), total);
+            }
+            m.reachable
+                .get_or_create(&tier)
+                .set(i64::from(c.reachable != Some(false)));
+            let b = backlog
+                .iter()
+                .find(|(t, _)| *t == name)
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default();
+            m.backlog.get_or_create(&tier).set(b.entries as i64);
+            m.backlog_oldest
+                .get_or_create(&tier)
+                .set(b.oldest_ns.map_or(0.0, |t| (now - t).max(0) as f64 / 1e9));
+        }
     }
 
     /// The text exposition format.
@@ -281,6 +395,7 @@ pub fn classify(method: &Method, uri: &Uri, copy_source: bool) -> &'static str {
         ("PUT", true) => "PutObject",
         ("POST", true) if has("uploads") => "CreateMultipartUpload",
         ("POST", true) if has("uploadId") => "CompleteMultipartUpload",
+        ("POST", true) if has("restore") => "RestoreObject",
         ("DELETE", true) if has("uploadId") => "AbortMultipartUpload",
         ("DELETE", true) => "DeleteObject",
         _ => "Unknown",

@@ -24,6 +24,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 use storage::{Drive, LocalDrive, Store};
+use tiering::Tiering;
 
 /// Virtual-host-style buckets under configured domains; path style for anything else
 /// (IP addresses, unknown names), so a plain `http://127.0.0.1:9000` endpoint always works.
@@ -80,7 +81,8 @@ impl s3s::auth::S3Auth for RootAuth {
 /// Largest file a browser-form upload (POST object) may carry, bytes.
 pub const POST_OBJECT_MAX_FILE: u64 = 64 << 20;
 
-/// The directory in the first drive that holds node-local state (the lifecycle journal).
+/// The directory in the first drive that holds node-local state (the lifecycle and tiering
+/// journals).
 const NODE_STATE: &str = ".strata-node";
 
 /// Everything a request handler needs.
@@ -89,6 +91,7 @@ pub struct Node {
     s3: S3Service,
     metrics: Metrics,
     scanner: Arc<Scanner>,
+    tiering: Arc<Tiering>,
     /// The root key, for the checks around s3s's signature verification.
     root: auth::RootKey,
     domains: Domains,
@@ -114,10 +117,27 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
     let journal = config.drives[0].join(NODE_STATE).join("lifecycle.db");
     let scanner = Scanner::open(store.clone(), config.lifecycle.clone(), &journal)
         .map_err(anyhow::Error::msg)?;
+    let tiering = Tiering::open(
+        store.clone(),
+        &config.drives[0].join(NODE_STATE).join("tiering.db"),
+        config.lifecycle.clock,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    for tier in &config.tiers {
+        tiering
+            .registry()
+            .add(tier.clone(), true)
+            .await
+            .map_err(|e| anyhow::anyhow!("tier {} in the config file: {e}", tier.name))?;
+    }
+    tiering.start();
+    scanner.set_transitions(tiering.clone());
     scanner.start();
     let mut builder = S3ServiceBuilder::new(Gateway {
         store: store.clone(),
         lifecycle_clock: config.lifecycle.clock,
+        tiering: tiering.clone(),
     });
     builder.set_auth(RootAuth {
         access_key: config.root_user.clone(),
@@ -135,10 +155,12 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
     builder.set_route(AdminRoute {
         store: store.clone(),
         scanner: scanner.clone(),
+        tiering: tiering.clone(),
     });
     Ok(Arc::new(Node {
         store,
         scanner,
+        tiering,
         s3: builder.build(),
         metrics: Metrics::default(),
         root: auth::RootKey {
@@ -189,6 +211,7 @@ impl Node {
                 }
                 self.metrics.set_heal_queue(self.store.heal_queue_stats());
                 self.metrics.set_lifecycle(&self.scanner.stats());
+                self.metrics.set_tiering(&self.tiering);
                 let mut r = text(StatusCode::OK, self.metrics.encode());
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,

@@ -32,7 +32,7 @@ pub struct ActionReport {
     pub due: String,
     pub due_ns: i64,
     /// `not due`, `due and queued`, `blocked by object lock`, `blocked by legal hold`,
-    /// `failed: <error>`, `waits for tiering`.
+    /// `failed: <error>`, `due: handed to tiering`.
     pub state: String,
 }
 
@@ -174,7 +174,7 @@ pub async fn explain(
                 } else if let Some(f) = failure {
                     format!("failed: {}", f.error)
                 } else if matches!(d.action, Action::Transition { .. }) {
-                    "waits for tiering".to_owned()
+                    "due: handed to tiering".to_owned()
                 } else if d.action.removes_version() && locked == Some(i64::MAX) {
                     "blocked by legal hold".to_owned()
                 } else if d.action.removes_version() && locked.is_some() {

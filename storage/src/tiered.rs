@@ -175,26 +175,19 @@ impl ErasureSet {
         let dir = staged.staging;
         let new_dirs: Vec<Uuid> = if inline.is_none() { vec![dir] } else { vec![] };
         let result = self
-            .change_data_staged(
-                bucket,
-                key,
-                version_id,
-                mod_time_ns,
-                &new_dirs,
-                |d, v| {
-                    let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
-                    let Some(r) = obj.restore.as_mut().filter(|r| r.ongoing) else {
-                        return Err(StorageError::PreconditionFailed);
-                    };
-                    r.ongoing = false;
-                    r.expiry_ns = expiry_ns;
-                    obj.data = match &inline {
-                        Some(shards) => DataLocation::Inline(shards[d].clone()),
-                        None => DataLocation::Dir(dir),
-                    };
-                    Ok(())
-                },
-            )
+            .change_data_staged(bucket, key, version_id, mod_time_ns, &new_dirs, |d, v| {
+                let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
+                let Some(r) = obj.restore.as_mut().filter(|r| r.ongoing) else {
+                    return Err(StorageError::PreconditionFailed);
+                };
+                r.ongoing = false;
+                r.expiry_ns = expiry_ns;
+                obj.data = match &inline {
+                    Some(shards) => DataLocation::Inline(shards[d].clone()),
+                    None => DataLocation::Dir(dir),
+                };
+                Ok(())
+            })
             .await;
         if result.is_ok() {
             staged.mark_committed();
@@ -261,27 +254,20 @@ impl ErasureSet {
         let dir = staged.staging;
         let new_dirs: Vec<Uuid> = if inline.is_none() { vec![dir] } else { vec![] };
         let result = self
-            .change_data_staged(
-                bucket,
-                key,
-                version_id,
-                mod_time_ns,
-                &new_dirs,
-                |d, v| {
-                    let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
-                    if obj.transition.is_none() {
-                        return Err(StorageError::PreconditionFailed);
-                    }
-                    obj.transition = None;
-                    obj.restore = None;
-                    obj.storage_class = "STANDARD".into();
-                    obj.data = match &inline {
-                        Some(shards) => DataLocation::Inline(shards[d].clone()),
-                        None => DataLocation::Dir(dir),
-                    };
-                    Ok(())
-                },
-            )
+            .change_data_staged(bucket, key, version_id, mod_time_ns, &new_dirs, |d, v| {
+                let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
+                if obj.transition.is_none() {
+                    return Err(StorageError::PreconditionFailed);
+                }
+                obj.transition = None;
+                obj.restore = None;
+                obj.storage_class = "STANDARD".into();
+                obj.data = match &inline {
+                    Some(shards) => DataLocation::Inline(shards[d].clone()),
+                    None => DataLocation::Dir(dir),
+                };
+                Ok(())
+            })
             .await;
         if result.is_ok() {
             staged.mark_committed();

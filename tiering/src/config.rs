@@ -163,8 +163,7 @@ impl TierConfig {
         let valid_name = !n.is_empty()
             && n.len() <= 64
             && n.starts_with(|c: char| c.is_ascii_uppercase())
-            && n
-                .chars()
+            && n.chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !valid_name {
             return Err(format!(
@@ -172,7 +171,9 @@ impl TierConfig {
             ));
         }
         if BUILT_IN_CLASSES.contains(&n.as_str()) {
-            return Err(format!("tier name '{n}' is one of S3's own storage classes"));
+            return Err(format!(
+                "tier name '{n}' is one of S3's own storage classes"
+            ));
         }
         if self.bucket.is_empty() {
             return Err("a tier needs a bucket (Azure: a container)".into());

@@ -284,7 +284,10 @@ async fn json(resp: reqwest::Response) -> Result<serde_json::Value, TierError> {
 async fn error_of(resp: reqwest::Response) -> TierError {
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
-    let text = format!("GCS answered {status}: {}", body.chars().take(300).collect::<String>());
+    let text = format!(
+        "GCS answered {status}: {}",
+        body.chars().take(300).collect::<String>()
+    );
     match status.as_u16() {
         404 => TierError::NotFound,
         400 | 401 | 403 => TierError::Refused(text),

@@ -53,9 +53,11 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         let conn = Connection::open(path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
         // An entry must survive a power cut once its change committed.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS remote_deletes (id INTEGER PRIMARY KEY AUTOINCREMENT,
                 tier TEXT NOT NULL, remote_key TEXT NOT NULL, bucket TEXT NOT NULL,
@@ -225,7 +227,14 @@ impl Journal {
             "INSERT INTO restores (bucket, key, version, mod_time_ns, days, expiry_ns)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (bucket, key, version) DO UPDATE
                 SET mod_time_ns = ?4, days = ?5, expiry_ns = ?6",
-            params![r.bucket, r.key, r.version, r.mod_time_ns, r.days, r.expiry_ns],
+            params![
+                r.bucket,
+                r.key,
+                r.version,
+                r.mod_time_ns,
+                r.days,
+                r.expiry_ns
+            ],
         )
         .map_err(db)?;
         Ok(())

@@ -152,7 +152,12 @@ impl Tiering {
 
     /// Notes whether a call to `tier` worked.
     fn reached(&self, tier: &str, ok: bool) {
-        let was = self.counters.lock().expect("lock").get(tier).and_then(|c| c.reachable);
+        let was = self
+            .counters
+            .lock()
+            .expect("lock")
+            .get(tier)
+            .and_then(|c| c.reachable);
         self.count(tier, |c| c.reachable = Some(ok));
         if ok && was == Some(false) {
             // Back: whatever waits on it need not wait out its backoff.
@@ -186,7 +191,9 @@ impl Tiering {
             Err(e) => {
                 self.reached(tier, !matches!(e, TierError::Unavailable(_)));
                 self.count(tier, |c| c.read_failures += 1);
-                Err(format!("the object is on tier {tier}, which could not be read: {e}"))
+                Err(format!(
+                    "the object is on tier {tier}, which could not be read: {e}"
+                ))
             }
         }
     }

@@ -77,7 +77,10 @@ pub async fn check(tier: &dyn RemoteTier, key: &str) -> Result<(), String> {
         read.extend_from_slice(&chunk.map_err(|e| format!("read: {e}"))?);
     }
     if read != format!("strata tier check {key}").as_bytes() {
-        return Err(format!("read: got {} bytes that differ from the probe", read.len()));
+        return Err(format!(
+            "read: got {} bytes that differ from the probe",
+            read.len()
+        ));
     }
     tier.delete(key).await.map_err(|e| format!("delete: {e}"))?;
     match tier.head(key).await {

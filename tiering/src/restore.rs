@@ -166,7 +166,9 @@ impl Tiering {
             }
             Err(error) => {
                 tracing::warn!(%bucket, %key, %error, "restore failed; it can be asked for again");
-                let _ = set.abandon_restore(bucket, key, id, entry.mod_time_ns).await;
+                let _ = set
+                    .abandon_restore(bucket, key, id, entry.mod_time_ns)
+                    .await;
                 if let Err(e) = self.journal.remove_restore(bucket, key, &entry.version) {
                     tracing::warn!(error = %e, "tiering journal");
                 }

@@ -120,9 +120,18 @@ impl S3Tier {
                         .build(),
                 )
                 .send()
-                .await
-                .map_err(classify)?;
-            let etag = completed.e_tag().map(|e| e.trim_matches('"').to_owned());
+                .await;
+            let etag = match completed {
+                Ok(done) => done.e_tag().map(|e| e.trim_matches('"').to_owned()),
+                // A 200 whose body the SDK cannot parse (moto names the root element
+                // `CompleteMultipartUploadResponse`): the object is there; HEAD tells its ETag.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => {
+                    self.head(key.strip_prefix(&self.prefix).unwrap_or(key))
+                        .await?
+                        .etag
+                }
+                Err(e) => return Err(classify(e)),
+            };
             if etag.as_deref().is_some_and(|e| e != expected) {
                 return Err(TierError::Mismatch(format!(
                     "the remote ETag {} is not the expected {expected}",
@@ -240,7 +249,12 @@ where
         SdkError::ServiceError(s) => s.err().code().map(str::to_owned),
         _ => None,
     };
-    let text = DisplayErrorContext(&e).to_string();
+    // The SDK's full context carries the raw response: keep the start, which says what failed.
+    let text: String = DisplayErrorContext(&e)
+        .to_string()
+        .chars()
+        .take(400)
+        .collect();
     match (status, code.as_deref()) {
         (Some(404), _) | (_, Some("NoSuchKey" | "NotFound")) => TierError::NotFound,
         (Some(400 | 401 | 403), _) => TierError::Refused(text),

@@ -33,10 +33,14 @@ impl Transitions for Tiering {
         let mut jobs = self.jobs.lock().expect("lock");
         match jobs.get(&job) {
             Some(Some(f)) => {
-                let next = time::OffsetDateTime::from_unix_timestamp_nanos(f.next_attempt_ns.into())
-                    .ok()
-                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                    .unwrap_or_default();
+                let next =
+                    time::OffsetDateTime::from_unix_timestamp_nanos(f.next_attempt_ns.into())
+                        .ok()
+                        .and_then(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
+                        .unwrap_or_default();
                 return Err(format!(
                     "transition to {} failed {} time(s), last: {}; next attempt at {next}",
                     job.tier, f.attempts, f.error
@@ -159,7 +163,9 @@ impl Tiering {
         .boxed();
         let uploaded = async {
             let written = tier.remote.put(&remote_key, body, size).await?;
-            let ours: [u8; 16] = std::mem::take(&mut *md5.lock().expect("lock")).finalize().into();
+            let ours: [u8; 16] = std::mem::take(&mut *md5.lock().expect("lock"))
+                .finalize()
+                .into();
             if let Some(theirs) = written.md5.filter(|m| *m != ours) {
                 return Err(TierError::Mismatch(format!(
                     "the tier reports MD5 {} for bytes whose MD5 is {}",
@@ -191,7 +197,13 @@ impl Tiering {
                     transitioned_ns: now_ns(),
                 };
                 match set
-                    .commit_transition(&job.bucket, &job.key, job.version_id, job.mod_time_ns, record)
+                    .commit_transition(
+                        &job.bucket,
+                        &job.key,
+                        job.version_id,
+                        job.mod_time_ns,
+                        record,
+                    )
                     .await
                 {
                     Ok(()) => Ok(true),

@@ -17,9 +17,10 @@ use storage::meta::{BucketRecord, ObjectVersion};
 /// Bucket config entry holding the lifecycle configuration (JSON of `lifecycle::Configuration`).
 pub const LIFECYCLE: &str = lifecycle::scanner::CONFIG_KEY;
 
-/// The only `x-amz-transition-default-minimum-object-size` Strata has (AWS's default:
-/// objects under 128 KiB are not transitioned).
-const MIN_SIZE_DEFAULT: &str = "all_storage_classes_128K";
+/// The only `x-amz-transition-default-minimum-object-size` Strata has: its tiers take objects
+/// of any size, as AWS's Glacier classes do under `varies_by_storage_class` (the other value,
+/// `all_storage_classes_128K`, would keep objects under 128 KiB on the hot tier).
+const MIN_SIZE_DEFAULT: &str = "varies_by_storage_class";
 
 fn malformed(why: impl std::fmt::Display) -> S3Error {
     s3_error!(
@@ -384,16 +385,19 @@ fn xml_of(r: &Rule) -> LifecycleRule {
     }
 }
 
-/// Parses and checks a configuration as PutBucketLifecycleConfiguration receives it.
-pub fn configuration_of(xml: BucketLifecycleConfiguration) -> S3Result<Configuration> {
+/// Parses and checks a configuration as PutBucketLifecycleConfiguration receives it;
+/// `is_tier` says which storage classes transitions may name (the registered tiers).
+pub fn configuration_of(
+    xml: BucketLifecycleConfiguration,
+    is_tier: &dyn Fn(&str) -> bool,
+) -> S3Result<Configuration> {
     let rules = xml
         .rules
         .into_iter()
         .map(rule_of)
         .collect::<S3Result<Vec<_>>>()?;
     let config = Configuration { rules };
-    // No remote tiers exist yet (the tiering issue adds them): every transition is refused.
-    lifecycle::validate(&config, &|_| false).map_err(|e| {
+    lifecycle::validate(&config, is_tier).map_err(|e| {
         let mut err = S3Error::with_message(S3ErrorCode::Custom(e.code.into()), e.message);
         err.set_status_code(http::StatusCode::BAD_REQUEST);
         err
@@ -437,7 +441,10 @@ fn json_to_xml(name: &str, v: &serde_json::Value, out: &mut String) {
 /// A configuration given as a file to `strata admin lifecycle preview`: the XML of
 /// PutBucketLifecycleConfiguration, or the JSON the aws CLI's
 /// `--lifecycle-configuration` takes (`{"Rules": [...]}`), checked as a PUT checks it.
-pub fn lifecycle_configuration(body: &[u8]) -> S3Result<Configuration> {
+pub fn lifecycle_configuration(
+    body: &[u8],
+    is_tier: &dyn Fn(&str) -> bool,
+) -> S3Result<Configuration> {
     use s3s::xml::Deserialize;
     let text = String::from_utf8_lossy(body);
     let xml = if text.trim_start().starts_with('<') {
@@ -451,7 +458,7 @@ pub fn lifecycle_configuration(body: &[u8]) -> S3Result<Configuration> {
     };
     let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
     let parsed = BucketLifecycleConfiguration::deserialize(&mut d).map_err(malformed)?;
-    configuration_of(parsed)
+    configuration_of(parsed, is_tier)
 }
 
 /// An `x-amz-expiration` value: `expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="r"`.
@@ -518,8 +525,8 @@ impl Gateway {
             return Err(custom_error(
                 "NotImplemented",
                 http::StatusCode::NOT_IMPLEMENTED,
-                if v.as_str() == "varies_by_storage_class" {
-                    "Strata transitions objects of 128 KiB and more only (all_storage_classes_128K)"
+                if v.as_str() == "all_storage_classes_128K" {
+                    "Strata's tiers take objects of any size (varies_by_storage_class)"
                 } else {
                     "Unknown x-amz-transition-default-minimum-object-size"
                 },
@@ -528,7 +535,7 @@ impl Gateway {
         let xml = input
             .lifecycle_configuration
             .ok_or_else(|| malformed("the body holds no LifecycleConfiguration"))?;
-        let config = configuration_of(xml)?;
+        let config = configuration_of(xml, &|class| self.tiering.is_tier(class))?;
         self.store
             .set_bucket_config(&input.bucket, LIFECYCLE, Some(config.encode()))
             .await

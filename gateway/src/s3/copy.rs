@@ -15,7 +15,6 @@ use super::{
 use crate::s3::error::s3_err;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use std::sync::Arc;
 use storage::meta::{ContentHeaders, ObjectVersion, StoredChecksum};
 use storage::{ByteStream, PutOptions, StorageError};
 
@@ -143,7 +142,7 @@ impl Gateway {
         let mod_time_ns = view.version.mod_time_ns;
         conditions.check(&object, mod_time_ns)?;
         let (start, end) = source_range(range, object.size)?.unwrap_or((0, object.size));
-        let mut rx = Arc::clone(set).read_range(bucket, key, view, start, end);
+        let mut rx = self.version_body(bucket, key, view, start, end).await?;
         let body: ByteStream = Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
         Ok(Source {
             object,
@@ -233,6 +232,8 @@ impl Gateway {
         };
         let class = match input.storage_class {
             Some(c) => storage_class(Some(c))?,
+            // A copy of a tiered version is a new hot version.
+            None if src.transition.is_some() => "STANDARD".into(),
             None => src.storage_class.clone(),
         };
         let algorithm = input

@@ -266,7 +266,61 @@ impl Overrides {
     }
 }
 
+/// `x-amz-restore` of a transitioned version with a restored copy, or one being made, as
+/// S3 reports it.
+fn restore_header(obj: &ObjectVersion) -> Option<String> {
+    let r = obj.restore.as_ref()?;
+    if r.ongoing {
+        return Some("ongoing-request=\"true\"".into());
+    }
+    let expiry = super::http_date(&timestamp(r.expiry_ns))?;
+    Some(format!(
+        "ongoing-request=\"false\", expiry-date=\"{expiry}\""
+    ))
+}
+
+/// A tier that cannot be read: 503, naming the tier; nothing about the object changes.
+fn tier_unavailable(message: String) -> S3Error {
+    let mut e = S3Error::with_message(s3s::S3ErrorCode::ServiceUnavailable, message);
+    e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+    e
+}
+
 impl Gateway {
+    /// Bytes `start..end` of the view's version, streamed through a small channel: from the
+    /// hot tier's shards, or from the remote tier a transitioned version lives on (a
+    /// restored copy is local).
+    pub(super) async fn version_body(
+        &self,
+        bucket: &str,
+        key: &str,
+        view: ObjectView,
+        start: u64,
+        end: u64,
+    ) -> S3Result<tokio::sync::mpsc::Receiver<storage::Result<bytes::Bytes>>> {
+        use futures::StreamExt;
+        let obj = view.object();
+        if let Some(t) = obj.transition.as_ref().filter(|_| obj.reads_remote()) {
+            let mut stream = self
+                .tiering
+                .read(&t.tier, &t.remote_key, start, end)
+                .await
+                .map_err(tier_unavailable)?;
+            let (tx, rx) = tokio::sync::mpsc::channel(2);
+            tokio::spawn(async move {
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| storage::StorageError::Body(e.to_string()));
+                    if tx.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            return Ok(rx);
+        }
+        let set = Arc::clone(self.store.set_for(bucket, key));
+        Ok(set.read_range(bucket, key, view, start, end))
+    }
+
     /// The addressed version, the `x-amz-version-id` to show for it, and for the current
     /// version the `x-amz-expiration` a lifecycle rule gives it.
     pub(super) async fn read_view(
@@ -316,7 +370,9 @@ impl Gateway {
             ),
             None => {
                 let obj = view.object().clone();
-                let mut rx = set.read_range(bucket, key, view, span.start, span.end);
+                let mut rx = self
+                    .version_body(bucket, key, view, span.start, span.end)
+                    .await?;
                 let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
                 (StreamingBlob::wrap(stream), obj)
             }
@@ -355,6 +411,7 @@ impl Gateway {
             checksum_sha256: checksum.checksum_sha256,
             checksum_type,
             website_redirect_location: obj.headers.website_redirect_location.clone(),
+            restore: restore_header(&obj),
             ..Default::default()
         };
         Ok(S3Response::new(out))
@@ -404,6 +461,7 @@ impl Gateway {
             checksum_sha256: checksum.checksum_sha256,
             checksum_type,
             website_redirect_location: obj.headers.website_redirect_location.clone(),
+            restore: restore_header(obj),
             ..Default::default()
         };
         let mut resp = S3Response::new(out);

@@ -24,6 +24,7 @@ mod lock;
 mod multipart;
 mod post;
 mod put;
+mod restore;
 mod tagging;
 mod versioning;
 
@@ -50,6 +51,8 @@ pub struct Gateway {
     pub store: Arc<Store>,
     /// The length of a lifecycle day (due times in `x-amz-expiration` and abort headers).
     pub lifecycle_clock: lifecycle::Clock,
+    /// Remote tiers: where transitioned versions are read from, restores.
+    pub tiering: Arc<tiering::Tiering>,
 }
 
 /// Nanoseconds since the epoch as an S3 timestamp (second precision, as S3 reports).
@@ -479,6 +482,13 @@ impl S3 for Gateway {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         self.delete_object_tagging_op(req).await
+    }
+
+    async fn restore_object(
+        &self,
+        req: S3Request<RestoreObjectInput>,
+    ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        self.restore_object_op(req).await
     }
 
     async fn put_bucket_lifecycle_configuration(
