@@ -130,6 +130,25 @@ pub fn ranged_head_is_partial<B>(method: &Method, resp: &mut Response<B>) {
     }
 }
 
+/// The internal header through which a handler picks its answer's status where s3s always
+/// answers 200 (RestoreObject's 202 Accepted).
+pub const STATUS_HEADER: &str = "x-strata-status";
+
+/// Applies (and removes) a status a handler chose through [`STATUS_HEADER`].
+pub fn chosen_status<B>(resp: &mut Response<B>) {
+    let Some(value) = resp.headers_mut().remove(STATUS_HEADER) else {
+        return;
+    };
+    if let Some(status) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<u16>().ok())
+        .and_then(|v| StatusCode::from_u16(v).ok())
+    {
+        *resp.status_mut() = status;
+    }
+}
+
 /// Whether a request is GetObjectAttributes (`GET …?attributes`).
 pub fn is_object_attributes(method: &Method, uri: &Uri) -> bool {
     *method == Method::GET && crate::query::has(uri.query(), "attributes")

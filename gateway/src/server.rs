@@ -287,6 +287,7 @@ impl Node {
             }
         };
         http_fixups::ranged_head_is_partial(&method, &mut resp);
+        http_fixups::chosen_status(&mut resp);
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = patch_body(resp, |text| {
                 let explained =

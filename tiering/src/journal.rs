@@ -159,6 +159,29 @@ impl Journal {
         Ok(())
     }
 
+    /// Moves an entry's next attempt without counting a failure.
+    pub fn postpone(&self, id: i64, next_attempt_ns: i64) -> Result<(), String> {
+        let conn = self.conn.lock().expect("lock");
+        conn.execute(
+            "UPDATE remote_deletes SET next_attempt_ns = MAX(next_attempt_ns, ?2) WHERE id = ?1",
+            params![id, next_attempt_ns],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Moves the next attempt of every entry with `reason` to at least `next_attempt_ns`.
+    pub fn postpone_all(&self, reason: &str, next_attempt_ns: i64) -> Result<(), String> {
+        let conn = self.conn.lock().expect("lock");
+        conn.execute(
+            "UPDATE remote_deletes SET next_attempt_ns = MAX(next_attempt_ns, ?2)
+                WHERE reason = ?1",
+            params![reason, next_attempt_ns],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
     /// Makes every entry of `tier` (or all) due now: the tier is back, or an operator asked.
     pub fn retry_now(&self, tier: Option<&str>, now_ns: i64) -> Result<usize, String> {
         let conn = self.conn.lock().expect("lock");

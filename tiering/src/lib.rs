@@ -74,6 +74,10 @@ pub struct Tiering {
     drains: Mutex<BTreeMap<String, restore::DrainStatus>>,
 }
 
+/// How long the orphan of a transition that did not commit waits before it is deleted: a
+/// completion the tier received just before a crash or a timeout may still land meanwhile.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(20);
+
 /// Transitions running at once.
 pub const TRANSITION_WORKERS: usize = 4;
 /// Transitions that may wait for a worker; the scanner hands over more at its next pass.
@@ -110,6 +114,12 @@ impl Tiering {
 
     /// Starts the transition workers, the deleter and the restore expirer.
     pub fn start(self: &Arc<Self>) {
+        // Uploads cut off by a stop: a request the tier had received may still complete, so
+        // their orphans are deleted only after a grace.
+        let later = storage::meta::now_ns() + ORPHAN_GRACE.as_nanos() as i64;
+        if let Err(e) = self.journal.postpone_all(journal::TRANSITION, later) {
+            tracing::warn!(error = %e, "tiering journal");
+        }
         transition::start_workers(self);
         deleter::start(self);
         restore::start_expirer(self);

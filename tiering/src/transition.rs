@@ -226,7 +226,14 @@ impl Tiering {
                 });
                 tracing::debug!(bucket = %job.bucket, key = %job.key, tier = %job.tier, %remote_key, "transitioned");
             }
-            _ => self.wake_deleter.notify_one(),
+            _ => {
+                // A request the tier received but had not answered (a completion that timed
+                // out) may still create the object: its delete waits a little.
+                let later = now_ns() + crate::ORPHAN_GRACE.as_nanos() as i64;
+                if let Err(e) = self.journal.postpone(id, later) {
+                    tracing::warn!(error = %e, "tiering journal");
+                }
+            }
         }
         result
     }

@@ -73,7 +73,10 @@ impl Gateway {
             }
         };
         let mut resp = S3Response::new(RestoreObjectOutput::default());
-        resp.status = Some(status);
+        resp.headers.insert(
+            crate::http_fixups::STATUS_HEADER,
+            http::HeaderValue::from(status.as_u16()),
+        );
         Ok(resp)
     }
 }
