@@ -149,6 +149,23 @@ pub fn chosen_status<B>(resp: &mut Response<B>) {
     }
 }
 
+/// Whether a request asks for `100 Continue` but has no body, so none is sent (hyper sends it
+/// only when a body is read) and the answer comes without it. botocore takes such an answer
+/// as an early final response and keeps that state for the connection's next request that
+/// also expects 100 Continue, misreading its answer (a 60 s stall); closing the connection
+/// after the answer resets it.
+pub fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
+    let expects = headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let empty = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "0");
+    expects && empty
+}
+
 /// Whether a request is GetObjectAttributes (`GET …?attributes`).
 pub fn is_object_attributes(method: &Method, uri: &Uri) -> bool {
     *method == Method::GET && crate::query::has(uri.query(), "attributes")

@@ -249,6 +249,7 @@ impl Node {
         let mut req = req.map(|body| IdleTimeout::new(body, self.idle_timeout));
         let method = req.method().clone();
         let attributes = http_fixups::is_object_attributes(&method, req.uri());
+        let unanswered_expect = http_fixups::expects_continue_without_body(req.headers());
         http_fixups::drop_unusable_range(&mut req);
         let host = req
             .headers()
@@ -288,6 +289,10 @@ impl Node {
         };
         http_fixups::ranged_head_is_partial(&method, &mut resp);
         http_fixups::chosen_status(&mut resp);
+        if unanswered_expect {
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if resp.status().is_client_error() || resp.status().is_server_error() {
             resp = patch_body(resp, |text| {
                 let explained =

@@ -213,3 +213,16 @@ def test_client_round_trip(server, s3, fresh_name, tmp_path, client_cls):
     with pytest.raises(ClientError) as e:
         s3.list_objects_v2(Bucket=bucket)
     assert error_code(e) == "NoSuchBucket"
+
+
+def test_boto3_writes_after_an_empty_put_on_the_same_connection(s3, bucket):
+    # botocore sends `Expect: 100-continue` with every PUT; an empty one is answered without a
+    # 100 Continue, which botocore keeps as connection state and then misreads the next
+    # expecting request's answer: 60 s stalls, unless the server closes after that answer.
+    import time
+
+    for i, size in enumerate([0, 1024, 0, 700_000, 0, 1]):
+        started = time.time()
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=os.urandom(size))
+        assert time.time() - started < 5, f"PUT {i} of {size} bytes stalled"
+        assert s3.head_object(Bucket=bucket, Key=f"k{i}")["ContentLength"] == size

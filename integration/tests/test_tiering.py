@@ -40,10 +40,13 @@ def s3(node):
 
 
 def until(check, timeout=WAIT, what="the condition"):
-    deadline = time.time() + timeout
+    started = time.time()
+    deadline = started + timeout
     while True:
         value = check()
         if value:
+            if os.environ.get("TIERING_TIMES"):
+                print(f"{time.time() - started:.1f}s for {what}")
             return value
         if time.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -51,7 +54,10 @@ def until(check, timeout=WAIT, what="the condition"):
 
 
 def admin(node, *args, check=True):
+    started = time.time()
     out = subprocess.run([BIN, "admin", "--endpoint", node.endpoint, *args], env=node.env(), capture_output=True, timeout=300)
+    if os.environ.get("TIERING_TIMES"):
+        print(f"{time.time() - started:.1f}s for admin {' '.join(args[:2])}")
     if check:
         assert out.returncode == 0, out.stderr.decode()
     return out
