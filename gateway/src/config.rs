@@ -221,6 +221,10 @@ impl Config {
                 origin("lifecycle_scan_pause")
             )
         })?;
+        for tier in &file.tiers {
+            tier.validate()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", origin("tiers")))?;
+        }
         let domains = file
             .domains
             .clone()
@@ -291,6 +295,24 @@ mod tests {
         assert_eq!(c.drives.len(), 6);
         assert_eq!(c.root_user, "someone");
         assert!(!c.default_credentials);
+    }
+
+    #[test]
+    fn tiers_come_from_the_file_and_are_checked() {
+        let c = with_file(
+            "[[tiers]]\nname = \"COLD\"\nkind = \"gcs\"\nendpoint = \"http://127.0.0.1:4443\"\nbucket = \"archive\"\nstorage_class = \"NEARLINE\"",
+        )
+        .unwrap();
+        assert_eq!(c.tiers.len(), 1);
+        assert_eq!(c.tiers[0].kind(), tiering::Kind::Gcs);
+        let e = with_file("[[tiers]]\nname = \"cold\"\nbucket = \"b\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`tiers`") && e.contains("upper-case"), "{e}");
+        let e = with_file("[[tiers]]\nname = \"COLD\"\nbucket = \"b\"\nsecret = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secret"), "{e}");
     }
 
     #[test]
