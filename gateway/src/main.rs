@@ -77,7 +77,7 @@ enum AdminAction {
     /// Remote tiers: the storage classes lifecycle transitions move versions to.
     Tier {
         #[command(subcommand)]
-        action: admin_tier::TierAction,
+        action: Box<admin_tier::TierAction>,
     },
 }
 
@@ -186,7 +186,7 @@ fn run() -> anyhow::Result<()> {
                         println!("{}", call(http::Method::POST, "heal".into(), vec![]).await?)
                     }
                     AdminAction::Info => println!("{}", get("info".into()).await?),
-                    AdminAction::Tier { action } => admin_tier::run(action, call).await?,
+                    AdminAction::Tier { action } => admin_tier::run(*action, call).await?,
                     AdminAction::Lifecycle { action } => match action {
                         LifecycleAction::Status { json } => {
                             let v = value(get("lifecycle/status".into()).await?)?;

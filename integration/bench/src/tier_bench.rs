@@ -39,7 +39,11 @@ async fn main() -> anyhow::Result<()> {
     let config: tiering::TierConfig = serde_json::from_slice(&std::fs::read(&args.tier)?)?;
     let tier = tiering::registry::client(&config).map_err(anyhow::Error::msg)?;
     let size = args.size_mib << 20;
-    let block = Bytes::from((0..1u32 << 20).map(|i| (i * 7 + 3) as u8).collect::<Vec<u8>>());
+    let block = Bytes::from(
+        (0..1u32 << 20)
+            .map(|i| (i * 7 + 3) as u8)
+            .collect::<Vec<u8>>(),
+    );
     let started = Instant::now();
     let results: Vec<anyhow::Result<u64>> = futures::stream::iter(0..args.count)
         .map(|i| {
