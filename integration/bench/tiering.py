@@ -23,11 +23,12 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "integration" / "tests"))
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+os.environ.setdefault("STRATA_BIN", str(TARGET / "strata"))
 
 from conftest import Strata  # noqa: E402
 from emulators import Azurite, FakeGcs, GcpStorageEmulator, Moto  # noqa: E402
 
-TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 COUNT, SIZE_MIB = 8, 64
 
 
@@ -80,6 +81,7 @@ def bench(kind, em, work):
     direct_get = mibs(run(TARGET / "tier-bench", "--tier", cfg_file, "--op", "get", "--size-mib", SIZE_MIB,
                           "--count", 2, "--concurrency", 1))  # fmt: skip
 
+    (work / f"strata-{kind}").mkdir()
     node = Strata(work / f"strata-{kind}" / "data", env={"STRATA_LIFECYCLE_DAY_SECONDS": "1", "STRATA_LOG": "warn"}).start()
     try:
         add = ["tier", "add", name, "--kind", cfg["kind"], "--endpoint", cfg["endpoint"], "--bucket", remote_bucket,
