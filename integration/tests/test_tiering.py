@@ -430,3 +430,37 @@ def test_kill_9_mid_transition_leaves_every_version_readable_and_no_orphan(tmp_p
             assert body(s3, bucket, k) == d
     finally:
         node.stop()
+
+
+def test_tier_stopped_mid_transition_loses_nothing(node, s3, tmp_path):
+    from emulators import Moto
+
+    moto = Moto(tmp_path / "moto").start()
+    try:
+        remote_bucket = "mid-" + uuid.uuid4().hex[:8]
+        moto.create_bucket(remote_bucket)
+        name = "MID-" + uuid.uuid4().hex[:6].upper()
+        admin(node, "tier", "add", name, "--kind", "s3", "--endpoint", moto.endpoint, "--bucket", remote_bucket,
+              "--access-key", "testing", "--secret-key", "testing", "--path-style")  # fmt: skip
+        bucket = new_bucket(s3)
+        data = os.urandom(120 * MiB)
+        s3.put_object(Bucket=bucket, Key="big", Body=data)
+        put_rules(s3, bucket, transition_rule(name))
+        # Cut the tier off while the upload is under way (its multipart upload has parts).
+        mc = moto.client()
+        until(lambda: mc.list_multipart_uploads(Bucket=remote_bucket).get("Uploads"), what="the upload to start")
+        moto.stop()
+        time.sleep(2)
+        assert storage_class(s3, bucket, "big") == "STANDARD"
+        assert hashlib.md5(body(s3, bucket, "big")).digest() == hashlib.md5(data).digest()
+        # moto keeps nothing across a restart: the tier's bucket is made again, empty.
+        moto.start()
+        moto.create_bucket(remote_bucket)
+        until(lambda: storage_class(s3, bucket, "big") == name, timeout=90, what="the transition after the tier came back")
+        assert list(moto.keys(remote_bucket).values()) == [len(data)]
+        assert hashlib.md5(body(s3, bucket, "big")).digest() == hashlib.md5(data).digest()
+        remove_bucket_if_possible(s3, bucket)
+        until(lambda: not moto.keys(remote_bucket), what="the remote delete")
+        admin(node, "tier", "rm", name)
+    finally:
+        moto.stop()
