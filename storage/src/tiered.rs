@@ -4,7 +4,9 @@
 //! overwrite or expiration can orphan cloud data.
 
 use crate::error::{Result, StorageError};
-use crate::meta::{now_ns, DataLocation, ObjectRecord, Restore, Transition, VersionRecord};
+use crate::meta::{
+    now_ns, DataLocation, ObjectRecord, ObjectVersion, Restore, Transition, VersionRecord,
+};
 use crate::set::{ErasureSet, Staged};
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
@@ -168,31 +170,18 @@ impl ErasureSet {
         key: &str,
         version_id: Option<Uuid>,
         mod_time_ns: i64,
-        mut staged: Staged,
+        staged: Staged,
         expiry_ns: i64,
     ) -> Result<()> {
-        let inline = staged.take_inline();
-        let dir = staged.staging;
-        let new_dirs: Vec<Uuid> = if inline.is_none() { vec![dir] } else { vec![] };
-        let result = self
-            .change_data_staged(bucket, key, version_id, mod_time_ns, &new_dirs, |d, v| {
-                let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
-                let Some(r) = obj.restore.as_mut().filter(|r| r.ongoing) else {
-                    return Err(StorageError::PreconditionFailed);
-                };
-                r.ongoing = false;
-                r.expiry_ns = expiry_ns;
-                obj.data = match &inline {
-                    Some(shards) => DataLocation::Inline(shards[d].clone()),
-                    None => DataLocation::Dir(dir),
-                };
-                Ok(())
-            })
-            .await;
-        if result.is_ok() {
-            staged.mark_committed();
-        }
-        result
+        self.commit_local_copy(bucket, key, version_id, mod_time_ns, staged, |obj| {
+            let Some(r) = obj.restore.as_mut().filter(|r| r.ongoing) else {
+                return Err(StorageError::PreconditionFailed);
+            };
+            r.ongoing = false;
+            r.expiry_ns = expiry_ns;
+            Ok(())
+        })
+        .await
     }
 
     /// Gives up a restore that could not be made, so it can be asked for again.
@@ -248,7 +237,30 @@ impl ErasureSet {
         key: &str,
         version_id: Option<Uuid>,
         mod_time_ns: i64,
+        staged: Staged,
+    ) -> Result<()> {
+        self.commit_local_copy(bucket, key, version_id, mod_time_ns, staged, |obj| {
+            if obj.transition.is_none() {
+                return Err(StorageError::PreconditionFailed);
+            }
+            obj.transition = None;
+            obj.restore = None;
+            obj.storage_class = "STANDARD".into();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Commits `staged` as the local data of a tiered version, with `change` (which may
+    /// refuse) made to the version in the same step.
+    async fn commit_local_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<Uuid>,
+        mod_time_ns: i64,
         mut staged: Staged,
+        change: impl Fn(&mut ObjectVersion) -> Result<()>,
     ) -> Result<()> {
         let inline = staged.take_inline();
         let dir = staged.staging;
@@ -256,12 +268,7 @@ impl ErasureSet {
         let result = self
             .change_data_staged(bucket, key, version_id, mod_time_ns, &new_dirs, |d, v| {
                 let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
-                if obj.transition.is_none() {
-                    return Err(StorageError::PreconditionFailed);
-                }
-                obj.transition = None;
-                obj.restore = None;
-                obj.storage_class = "STANDARD".into();
+                change(obj)?;
                 obj.data = match &inline {
                     Some(shards) => DataLocation::Inline(shards[d].clone()),
                     None => DataLocation::Dir(dir),

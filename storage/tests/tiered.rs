@@ -183,6 +183,19 @@ async fn a_change_whose_release_cannot_be_journaled_is_refused() {
         .unwrap());
 }
 
+/// Stages `source` (a tiered version's bytes) back along its part table.
+async fn stage_from(
+    set: &storage::ErasureSet,
+    parts: &[storage::meta::PartInfo],
+    source: &[u8],
+) -> Result<storage::Staged> {
+    set.stage_version("bkt", "k", parts, |start, end| {
+        let bytes = source[start as usize..end as usize].to_vec();
+        async move { Ok(body(bytes)) }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_restored_copy_is_read_locally_until_it_expires_and_a_recall_keeps_it() {
     let (_dir, store, journal) = fixture().await;
@@ -202,14 +215,7 @@ async fn a_restored_copy_is_read_locally_until_it_expires_and_a_recall_keeps_it(
         again.is_some_and(|r| r.ongoing),
         "a second request sees the restore under way"
     );
-    let source = data.clone();
-    let staged = set
-        .stage_version("bkt", "k", &parts, |start, end| {
-            let bytes = source[start as usize..end as usize].to_vec();
-            async move { Ok(body(bytes)) }
-        })
-        .await
-        .unwrap();
+    let staged = stage_from(set, &parts, &data).await.unwrap();
     set.commit_restore("bkt", "k", id, t, staged, 1234)
         .await
         .unwrap();
@@ -243,21 +249,10 @@ async fn a_restored_copy_is_read_locally_until_it_expires_and_a_recall_keeps_it(
     );
 
     // Bytes that do not match the part table are refused.
-    let wrong = set
-        .stage_version("bkt", "k", &parts, |start, end| async move {
-            Ok(body(vec![0u8; (end - start) as usize]))
-        })
-        .await;
+    let wrong = stage_from(set, &parts, &vec![0u8; data.len()]).await;
     assert!(matches!(wrong, Err(StorageError::BadDigest(_))));
     // A recall makes it a hot version again and releases the remote object.
-    let source = data.clone();
-    let staged = set
-        .stage_version("bkt", "k", &parts, |start, end| {
-            let bytes = source[start as usize..end as usize].to_vec();
-            async move { Ok(body(bytes)) }
-        })
-        .await
-        .unwrap();
+    let staged = stage_from(set, &parts, &data).await.unwrap();
     set.commit_recall("bkt", "k", id, t, staged).await.unwrap();
     let obj = set
         .view("bkt", "k", Which::Current)
