@@ -210,7 +210,15 @@ pub async fn call(
             let open = format!("<{name}>");
             let start = text.find(&open)? + open.len();
             let end = start + text[start..].find(&format!("</{name}>"))?;
-            Some(text[start..end].to_owned())
+            let escaped = &text[start..end];
+            Some(
+                escaped
+                    .replace("&apos;", "'")
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&"),
+            )
         };
         match (element("Code"), element("Message")) {
             (Some(code), message) => {

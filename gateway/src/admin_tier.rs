@@ -146,7 +146,11 @@ pub async fn route(
                     .await
                     .map_err(|e| invalid(format!("tier {name} does not work: {e}")))?;
             }
+            let checked = p.get("check").map(String::as_str) != Some("false");
             t.registry().add(tier, false).await.map_err(invalid)?;
+            if checked {
+                t.reached(&name, true);
+            }
             let config = t
                 .registry()
                 .get(&name)
@@ -196,7 +200,7 @@ pub async fn route(
         }
         ("POST", "tier/drain") => {
             let name = need(&p, "name")?;
-            t.drain(name).map_err(invalid)?;
+            t.drain(name).await.map_err(invalid)?;
             Ok(json!({ "draining": name }))
         }
         ("GET", "tier/drain") => {
@@ -259,6 +263,7 @@ pub async fn run(
                 key,
                 sas,
                 credentials,
+                draining: false,
             };
             let check = if no_check { "false" } else { "true" };
             let op = format!("tier/add?{}", query(&[("check", check)]));

@@ -10,6 +10,15 @@ pub const MAX_RULES: usize = 1000;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Configuration {
     pub rules: Vec<Rule>,
+    /// Versions smaller than this many bytes are never transitioned: 131,072 under AWS's
+    /// `x-amz-transition-default-minimum-object-size: all_storage_classes_128K`; 0 (any size,
+    /// as AWS's Glacier classes under `varies_by_storage_class`) by default.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transition_min_size: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One rule: which objects (`filter`) and what happens to them.

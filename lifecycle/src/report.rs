@@ -290,6 +290,7 @@ pub async fn preview(
         .iter()
         .map(|r| Configuration {
             rules: vec![r.clone()],
+            ..config.clone()
         })
         .collect();
     let mut evaluated = 0;

@@ -41,6 +41,9 @@ pub enum StorageError {
     /// version that is not on a tier).
     #[error("the object's storage class does not allow this operation")]
     InvalidObjectState,
+    /// Something outside the store (a remote tier) cannot serve the request now.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     BadDigest(String),
     #[error("the request body ended early: {0}")]

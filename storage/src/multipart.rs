@@ -231,6 +231,8 @@ impl ErasureSet {
         let plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
             v.object.as_mut().expect("object").erasure.shard_index = self.shard_of(d, bucket, key);
         })?;
+        // A tiered version this completion replaces hands its remote object over first.
+        self.release_remote(bucket, key, &plan.released)?;
         let sent: Vec<bool> = plan.records.iter().map(Option::is_some).collect();
         let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
             let commit = plan.records[d].clone().map(|record| Commit {

@@ -71,8 +71,9 @@ impl ErasureSet {
         })
     }
 
-    /// Whether any version of `bucket/key` references `remote_key` on `tier`, as a quorum
-    /// sees it, read under the key's lock (so a change in flight has committed or failed).
+    /// Whether any version of `bucket/key` references `remote_key` on `tier`, as a read quorum
+    /// sees it, read under the key's lock (so a change in flight has committed or failed). An
+    /// error, for now, while a drive that disagrees with the quorum still references it.
     pub async fn references_remote(
         &self,
         bucket: &str,
@@ -83,17 +84,29 @@ impl ErasureSet {
         let _guard = self.locks.lock(bucket, key).await;
         let records = self.read_records(bucket, key).await;
         let agreement = self.agree(&records)?;
-        if agreement.value.is_none() {
-            return Ok(false);
-        }
-        let model = records
+        let names = |r: &ObjectRecord| {
+            remote_refs(r)
+                .iter()
+                .any(|(t, k)| t == tier && k == remote_key)
+        };
+        let agreed = records
             .iter()
             .zip(&agreement.agree)
             .find_map(|(r, ok)| if *ok { r.clone().flatten() } else { None })
             .unwrap_or_default();
-        Ok(remote_refs(&model)
-            .iter()
-            .any(|(t, k)| t == tier && k == remote_key))
+        if names(&agreed) {
+            return Ok(true);
+        }
+        // A drive that missed the change still names the object: it must not lose the bytes
+        // its copy points at (a later failure could make that copy the majority), so the
+        // delete waits until heal has brought it in line.
+        if records.iter().flatten().flatten().any(names) {
+            self.heal_queue.push(bucket, key);
+            return Err(StorageError::Refused(
+                "a drive's copy still references the object; waiting for heal".into(),
+            ));
+        }
+        Ok(false)
     }
 
     /// Records that version `version_id` (modified at `mod_time_ns`) now lives at

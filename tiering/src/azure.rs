@@ -102,7 +102,9 @@ impl RemoteTier for AzureTier {
                 .put_multipart_opts(&path, opts)
                 .await
                 .map_err(classify)?;
-            let mut writer = WriteMultipart::new_with_chunk_size(upload, BLOCK_SIZE);
+            // Azure takes at most 50,000 blocks: larger blocks for the largest objects.
+            let block = (size.div_ceil(50_000).div_ceil(1 << 20) << 20).max(BLOCK_SIZE as u64);
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, block as usize);
             let mut sent = 0u64;
             while let Some(chunk) = body.next().await {
                 let chunk = match chunk {

@@ -85,6 +85,10 @@ pub struct TierConfig {
     /// GCS: a service-account JSON key file (none: anonymous, for emulators).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<String>,
+    /// Set by `tier drain`: the tier takes no new transitions, so a drain is not undone by the
+    /// rules that still name it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
 }
 
 impl fmt::Debug for TierConfig {
@@ -105,6 +109,7 @@ impl fmt::Debug for TierConfig {
             .field("key", &secret(&self.key))
             .field("sas", &secret(&self.sas))
             .field("credentials", &self.credentials)
+            .field("draining", &self.draining)
             .finish()
     }
 }

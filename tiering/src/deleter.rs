@@ -37,6 +37,9 @@ impl RemoteReleases for Releases {
     }
 }
 
+/// The longest one entry may take (a tier that accepts the connection but never answers).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Entries settled at once.
 const DELETES_IN_FLIGHT: usize = 8;
 
@@ -80,7 +83,15 @@ impl Tiering {
 
     async fn settle(&self, e: Entry) {
         let set = self.store.set_for(&e.bucket, &e.key);
-        let outcome = match set
+        let outcome = tokio::time::timeout(SETTLE_TIMEOUT, self.try_settle(set, &e))
+            .await
+            .unwrap_or_else(|_| Err(format!("tier {}: no answer in {SETTLE_TIMEOUT:?}", e.tier)));
+        self.settled(e, outcome);
+    }
+
+    /// `Ok(true)`: deleted remotely; `Ok(false)`: still referenced, nothing to delete.
+    async fn try_settle(&self, set: &storage::ErasureSet, e: &Entry) -> Result<bool, String> {
+        match set
             .references_remote(&e.bucket, &e.key, &e.tier, &e.remote_key)
             .await
         {
@@ -99,7 +110,10 @@ impl Tiering {
                 },
             },
             Err(err) => Err(format!("the version's record is unreadable: {err}")),
-        };
+        }
+    }
+
+    fn settled(&self, e: Entry, outcome: Result<bool, String>) {
         match outcome {
             Ok(deleted) => {
                 if deleted {

@@ -47,6 +47,8 @@ impl GcsTier {
         Ok(Self {
             http: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))
+                // A call whose answer (or next bytes) never comes must not hold a worker.
+                .read_timeout(std::time::Duration::from_secs(120))
                 .build()
                 .map_err(|e| e.to_string())?,
             endpoint,

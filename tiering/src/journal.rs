@@ -182,12 +182,13 @@ impl Journal {
         Ok(())
     }
 
-    /// Makes every entry of `tier` (or all) due now: the tier is back, or an operator asked.
-    pub fn retry_now(&self, tier: Option<&str>, now_ns: i64) -> Result<usize, String> {
+    /// Makes the released objects of `tier` due now: the tier is back. Orphans of transitions
+    /// keep their grace (a late completion must not land after their delete).
+    pub fn retry_now(&self, tier: &str, now_ns: i64) -> Result<usize, String> {
         let conn = self.conn.lock().expect("lock");
         conn.execute(
-            "UPDATE remote_deletes SET next_attempt_ns = ?2 WHERE ?1 IS NULL OR tier = ?1",
-            params![tier, now_ns],
+            "UPDATE remote_deletes SET next_attempt_ns = ?2 WHERE tier = ?1 AND reason = ?3",
+            params![tier, now_ns, RELEASED],
         )
         .map_err(db)
     }
@@ -263,11 +264,20 @@ impl Journal {
         Ok(())
     }
 
-    pub fn remove_restore(&self, bucket: &str, key: &str, version: &str) -> Result<(), String> {
+    /// Forgets a restore, only while its expiry is still `expiry_ns` (a request that extended
+    /// the copy meanwhile keeps it).
+    pub fn remove_restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        expiry_ns: i64,
+    ) -> Result<(), String> {
         let conn = self.conn.lock().expect("lock");
         conn.execute(
-            "DELETE FROM restores WHERE bucket = ?1 AND key = ?2 AND version = ?3",
-            params![bucket, key, version],
+            "DELETE FROM restores WHERE bucket = ?1 AND key = ?2 AND version = ?3
+                AND expiry_ns = ?4",
+            params![bucket, key, version, expiry_ns],
         )
         .map_err(db)?;
         Ok(())
@@ -328,7 +338,15 @@ mod tests {
         let backlog = j.backlog().unwrap();
         assert_eq!(backlog[0].1.entries, 2);
         assert_eq!(backlog[0].1.failing, 1);
-        assert_eq!(j.retry_now(Some("COLD"), 200).unwrap(), 2);
+        assert_eq!(j.retry_now("COLD", 200).unwrap(), 2);
+        let orphan = j.add(&[entry("COLD", "r3")], TRANSITION, 100).unwrap()[0];
+        j.postpone(orphan, 900).unwrap();
+        assert_eq!(
+            j.retry_now("COLD", 200).unwrap(),
+            2,
+            "an orphan keeps its grace"
+        );
+        j.remove(orphan).unwrap();
         assert_eq!(j.due(200, 10).unwrap().len(), 2);
         j.remove(ids[0]).unwrap();
         j.remove(ids[1]).unwrap();

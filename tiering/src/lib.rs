@@ -81,7 +81,7 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(20);
 /// Transitions running at once.
 pub const TRANSITION_WORKERS: usize = 4;
 /// Transitions that may wait for a worker; the scanner hands over more at its next pass.
-const QUEUE_DEPTH: usize = 10_000;
+pub(crate) const QUEUE_DEPTH: usize = 10_000;
 
 impl Tiering {
     /// Opens the service: the registry from the cluster configuration, the journal at
@@ -161,7 +161,7 @@ impl Tiering {
     }
 
     /// Notes whether a call to `tier` worked.
-    fn reached(&self, tier: &str, ok: bool) {
+    pub fn reached(&self, tier: &str, ok: bool) {
         let was = self
             .counters
             .lock()
@@ -171,7 +171,7 @@ impl Tiering {
         self.count(tier, |c| c.reachable = Some(ok));
         if ok && was == Some(false) {
             // Back: whatever waits on it need not wait out its backoff.
-            if let Err(e) = self.journal.retry_now(Some(tier), storage::meta::now_ns()) {
+            if let Err(e) = self.journal.retry_now(tier, storage::meta::now_ns()) {
                 tracing::warn!(%tier, error = %e, "tiering journal");
             }
             self.wake_deleter.notify_one();
@@ -201,9 +201,16 @@ impl Tiering {
             Err(e) => {
                 self.reached(tier, !matches!(e, TierError::Unavailable(_)));
                 self.count(tier, |c| c.read_failures += 1);
-                Err(format!(
-                    "the object is on tier {tier}, which could not be read: {e}"
-                ))
+                // The details (endpoints, remote keys) are for the operator, not the client.
+                tracing::warn!(%tier, %remote_key, error = %e, "tiered read failed");
+                Err(match e {
+                    TierError::NotFound => format!(
+                        "The object is on tier {tier}, which no longer holds its data"
+                    ),
+                    _ => format!(
+                        "The object is on tier {tier}, which cannot be read now; please try again later"
+                    ),
+                })
             }
         }
     }
@@ -220,10 +227,16 @@ impl Tiering {
         result
     }
 
-    /// Removes a tier, refused while versions live on it or remote deletes wait on it.
+    /// Removes a tier, refused while a bucket's lifecycle rules transition to it, versions
+    /// live on it or remote deletes wait on it.
     pub async fn remove(&self, name: &str) -> Result<(), String> {
         if !self.registry.contains(name) {
             return Err(format!("no tier {name}"));
+        }
+        if let Some(bucket) = self.bucket_with_rules_for(name).await? {
+            return Err(format!(
+                "the lifecycle rules of bucket {bucket} transition to tier {name}; change them first"
+            ));
         }
         let used = restore::versions_on(self, name, 1).await?;
         if let Some((bucket, key, _)) = used.first() {
@@ -238,6 +251,27 @@ impl Tiering {
             ));
         }
         self.registry.remove(name).await
+    }
+}
+
+impl Tiering {
+    /// A bucket whose lifecycle rules transition to `tier`, if any.
+    async fn bucket_with_rules_for(&self, tier: &str) -> Result<Option<String>, String> {
+        for bucket in self.store.list_buckets().await.map_err(|e| e.to_string())? {
+            let Some(config) = lifecycle::scanner::config_of(&bucket) else {
+                continue;
+            };
+            let names_tier = config.rules.iter().any(|r| {
+                r.transitions.iter().any(|t| t.storage_class == tier)
+                    || r.noncurrent_transitions
+                        .iter()
+                        .any(|t| t.storage_class == tier)
+            });
+            if names_tier {
+                return Ok(Some(bucket.name));
+            }
+        }
+        Ok(None)
     }
 }
 

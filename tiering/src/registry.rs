@@ -100,7 +100,26 @@ impl Registry {
         let mut stored = self.stored().await?;
         match stored.iter_mut().find(|t| t.name == tier.name) {
             Some(_) if !replace => return Err(format!("tier {} exists already", tier.name)),
-            Some(t) => *t = tier.clone(),
+            Some(t) => {
+                // Versions on the tier name objects at its location: only credentials and
+                // the class new objects get may change under the same name.
+                let place = |c: &TierConfig| {
+                    (
+                        c.kind(),
+                        c.endpoint.clone(),
+                        c.bucket.clone(),
+                        c.prefix.clone(),
+                        c.account.clone(),
+                    )
+                };
+                if place(t) != place(&tier) {
+                    return Err(format!(
+                        "tier {} is registered with another kind, endpoint, bucket, prefix or account; a tier cannot move (drain it, remove it and add it anew)",
+                        tier.name
+                    ));
+                }
+                *t = tier.clone()
+            }
             None => stored.push(tier.clone()),
         }
         self.save(&stored).await?;
@@ -135,6 +154,23 @@ impl Registry {
             },
         );
         Ok(changed)
+    }
+
+    /// Marks a tier as drained: it takes no new transitions.
+    pub async fn set_draining(&self, name: &str) -> Result<(), String> {
+        let _one = self.changing.lock().await;
+        let mut stored = self.stored().await?;
+        let slot = stored
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or_else(|| format!("no tier {name}"))?;
+        slot.draining = true;
+        let changed = slot.clone();
+        self.save(&stored).await?;
+        if let Some(t) = self.tiers.write().expect("lock").get_mut(name) {
+            t.config = changed;
+        }
+        Ok(())
     }
 
     /// Removes a tier (the caller checked that nothing lives on it).

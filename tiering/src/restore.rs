@@ -61,10 +61,26 @@ impl Tiering {
             return Err(StorageError::InvalidObjectState);
         }
         let (id, mod_time_ns) = (view.version.version_id, view.version.mod_time_ns);
+        // A restore the tier cannot serve is refused now (503), not accepted and lost.
+        if let Some(t) = view
+            .object()
+            .transition
+            .as_ref()
+            .filter(|_| view.object().reads_remote())
+        {
+            let tier = self.registry.get(&t.tier).ok_or_else(|| {
+                StorageError::Unavailable(format!("tier {} is not configured", t.tier))
+            })?;
+            if let Err(e) = tier.remote.head(&t.remote_key).await {
+                tracing::warn!(tier = %t.tier, error = %e, "restore refused: the tier does not answer");
+                return Err(StorageError::Unavailable(format!(
+                    "The object is on tier {}, which cannot be read now; please try again later",
+                    t.tier
+                )));
+            }
+        }
         let expiry_ns = self.clock.days_after(now_ns(), days);
-        let before = set
-            .begin_restore(bucket, key, id, mod_time_ns, days, expiry_ns)
-            .await?;
+        let journal_error = |e: String| StorageError::Io(std::io::Error::other(e));
         let mut entry = RestoreEntry {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -73,19 +89,28 @@ impl Tiering {
             days,
             expiry_ns: 0,
         };
+        // Journaled before the version says "ongoing": a stop in between leaves a journal
+        // entry whose restore is made again (or found not wanted) at start, never a version
+        // stuck "ongoing" that nothing will finish.
+        self.journal.save_restore(&entry).map_err(journal_error)?;
+        let before = match set
+            .begin_restore(bucket, key, id, mod_time_ns, days, expiry_ns)
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = self.journal.remove_restore(bucket, key, &entry.version, 0);
+                return Err(e);
+            }
+        };
         match before {
             Some(r) if r.ongoing => Ok(Restoring::InProgress),
             Some(_) => {
                 entry.expiry_ns = expiry_ns;
-                self.journal
-                    .save_restore(&entry)
-                    .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+                self.journal.save_restore(&entry).map_err(journal_error)?;
                 Ok(Restoring::Extended)
             }
             None => {
-                self.journal
-                    .save_restore(&entry)
-                    .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
                 let me = self.clone();
                 tokio::spawn(async move { me.make_restored_copy(entry).await });
                 Ok(Restoring::Started)
@@ -166,11 +191,26 @@ impl Tiering {
             }
             Err(error) => {
                 tracing::warn!(%bucket, %key, %error, "restore failed; it can be asked for again");
-                let _ = set
+                match set
                     .abandon_restore(bucket, key, id, entry.mod_time_ns)
-                    .await;
-                if let Err(e) = self.journal.remove_restore(bucket, key, &entry.version) {
-                    tracing::warn!(error = %e, "tiering journal");
+                    .await
+                {
+                    Ok(())
+                    | Err(
+                        StorageError::PreconditionFailed
+                        | StorageError::NoSuchKey
+                        | StorageError::NoSuchBucket
+                        | StorageError::NoSuchVersion,
+                    ) => {
+                        if let Err(e) = self.journal.remove_restore(bucket, key, &entry.version, 0)
+                        {
+                            tracing::warn!(error = %e, "tiering journal");
+                        }
+                    }
+                    // Still marked ongoing: the journal keeps it, and the next start tries again.
+                    Err(e) => {
+                        tracing::warn!(%bucket, %key, error = %e, "could not give up the restore")
+                    }
                 }
             }
         }
@@ -199,7 +239,10 @@ impl Tiering {
                     | StorageError::NoSuchBucket
                     | StorageError::NoSuchVersion,
                 ) => {
-                    if let Err(e) = self.journal.remove_restore(&r.bucket, &r.key, &r.version) {
+                    if let Err(e) =
+                        self.journal
+                            .remove_restore(&r.bucket, &r.key, &r.version, r.expiry_ns)
+                    {
                         tracing::warn!(error = %e, "tiering journal");
                     }
                 }
@@ -212,10 +255,10 @@ impl Tiering {
 
     /// Starts bringing every version on `tier` back to the hot tier, in the background;
     /// `drain_status` follows it.
-    pub fn drain(self: &Arc<Self>, tier: &str) -> Result<(), String> {
-        if !self.registry.contains(tier) {
-            return Err(format!("no tier {tier}"));
-        }
+    pub async fn drain(self: &Arc<Self>, tier: &str) -> Result<(), String> {
+        // First: no new transitions to the tier, so the rules still naming it cannot undo
+        // the drain.
+        self.registry.set_draining(tier).await?;
         {
             let mut drains = self.drains.lock().expect("lock");
             if drains.get(tier).is_some_and(|d| !d.done) {

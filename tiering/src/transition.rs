@@ -27,8 +27,15 @@ pub struct Failed {
 
 impl Transitions for Tiering {
     fn submit(&self, job: TransitionJob) -> Result<(), String> {
-        if !self.registry.contains(&job.tier) {
-            return Err(format!("tier {} is not configured", job.tier));
+        match self.registry.get(&job.tier) {
+            None => return Err(format!("tier {} is not configured", job.tier)),
+            Some(t) if t.config.draining => {
+                return Err(format!(
+                    "tier {} is drained: it takes no new versions (remove the rule, or add the tier anew)",
+                    job.tier
+                ))
+            }
+            Some(_) => {}
         }
         let mut jobs = self.jobs.lock().expect("lock");
         match jobs.get(&job) {
@@ -49,8 +56,9 @@ impl Transitions for Tiering {
             Some(None) => return Ok(()),
             None => {}
         }
-        // A full queue takes the job at the scanner's next pass.
-        if self.queue.try_send(job.clone()).is_ok() {
+        // A full queue (or as many jobs waiting out failures) takes the job at the scanner's
+        // next pass: memory stays bounded however many versions are due.
+        if jobs.len() < crate::QUEUE_DEPTH && self.queue.try_send(job.clone()).is_ok() {
             jobs.insert(job, None);
         }
         Ok(())
@@ -134,17 +142,23 @@ impl Tiering {
         }
         let size = view.object().size;
         let remote_key = format!("{}/{}", self.store.deployment_id, uuid::Uuid::now_v7());
-        let id = self.journal.add(
-            &[(
-                job.tier.clone(),
-                remote_key.clone(),
-                job.bucket.clone(),
-                job.key.clone(),
-            )],
-            TRANSITION,
-            now_ns(),
-        )?[0];
-        self.uploading.lock().expect("lock").insert(id);
+        // Added and marked as uploading in one step: the deleter, which filters due entries
+        // under the same lock, never sees the entry unmarked.
+        let id = {
+            let mut uploading = self.uploading.lock().expect("lock");
+            let id = self.journal.add(
+                &[(
+                    job.tier.clone(),
+                    remote_key.clone(),
+                    job.bucket.clone(),
+                    job.key.clone(),
+                )],
+                TRANSITION,
+                now_ns(),
+            )?[0];
+            uploading.insert(id);
+            id
+        };
 
         let md5 = Arc::new(Mutex::new(Md5::new()));
         let hashing = md5.clone();
@@ -212,7 +226,6 @@ impl Tiering {
                 }
             }
         };
-        self.uploading.lock().expect("lock").remove(&id);
         match result {
             Ok(true) => {
                 // The version references the object now; a failure here only leaves the
@@ -235,6 +248,7 @@ impl Tiering {
                 }
             }
         }
+        self.uploading.lock().expect("lock").remove(&id);
         result
     }
 }

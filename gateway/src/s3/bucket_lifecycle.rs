@@ -17,10 +17,32 @@ use storage::meta::{BucketRecord, ObjectVersion};
 /// Bucket config entry holding the lifecycle configuration (JSON of `lifecycle::Configuration`).
 pub const LIFECYCLE: &str = lifecycle::scanner::CONFIG_KEY;
 
-/// The only `x-amz-transition-default-minimum-object-size` Strata has: its tiers take objects
-/// of any size, as AWS's Glacier classes do under `varies_by_storage_class` (the other value,
-/// `all_storage_classes_128K`, would keep objects under 128 KiB on the hot tier).
-const MIN_SIZE_DEFAULT: &str = "varies_by_storage_class";
+/// `x-amz-transition-default-minimum-object-size` values: Strata's default lets objects of any
+/// size transition (as AWS's Glacier classes under `varies_by_storage_class`); AWS's own
+/// default, which Terraform sends, keeps objects under 128 KiB on the hot tier.
+const MIN_SIZE_ANY: &str = "varies_by_storage_class";
+const MIN_SIZE_128K: &str = "all_storage_classes_128K";
+
+/// The minimum size a header value stands for, in bytes.
+fn min_size_of(value: Option<&TransitionDefaultMinimumObjectSize>) -> S3Result<u64> {
+    match value.map(|v| v.as_str()) {
+        None | Some(MIN_SIZE_ANY) => Ok(0),
+        Some(MIN_SIZE_128K) => Ok(128 * 1024),
+        Some(other) => Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            format!("Invalid x-amz-transition-default-minimum-object-size: {other}"),
+        )),
+    }
+}
+
+/// The header value a stored minimum size is reported as.
+fn min_size_header(bytes: u64) -> TransitionDefaultMinimumObjectSize {
+    TransitionDefaultMinimumObjectSize::from_static(if bytes == 0 {
+        MIN_SIZE_ANY
+    } else {
+        MIN_SIZE_128K
+    })
+}
 
 fn malformed(why: impl std::fmt::Display) -> S3Error {
     s3_error!(
@@ -396,7 +418,10 @@ pub fn configuration_of(
         .into_iter()
         .map(rule_of)
         .collect::<S3Result<Vec<_>>>()?;
-    let config = Configuration { rules };
+    let config = Configuration {
+        rules,
+        ..Default::default()
+    };
     lifecycle::validate(&config, is_tier).map_err(|e| {
         let mut err = S3Error::with_message(S3ErrorCode::Custom(e.code.into()), e.message);
         err.set_status_code(http::StatusCode::BAD_REQUEST);
@@ -517,33 +542,18 @@ impl Gateway {
         checksum::require_integrity(&req.headers)?;
         let input = req.input;
         self.store.bucket(&input.bucket).await.map_err(s3_err)?;
-        if let Some(v) = input
-            .transition_default_minimum_object_size
-            .as_ref()
-            .filter(|v| v.as_str() != MIN_SIZE_DEFAULT)
-        {
-            return Err(custom_error(
-                "NotImplemented",
-                http::StatusCode::NOT_IMPLEMENTED,
-                if v.as_str() == "all_storage_classes_128K" {
-                    "Strata's tiers take objects of any size (varies_by_storage_class)"
-                } else {
-                    "Unknown x-amz-transition-default-minimum-object-size"
-                },
-            ));
-        }
+        let min_size = min_size_of(input.transition_default_minimum_object_size.as_ref())?;
         let xml = input
             .lifecycle_configuration
             .ok_or_else(|| malformed("the body holds no LifecycleConfiguration"))?;
-        let config = configuration_of(xml, &|class| self.tiering.is_tier(class))?;
+        let mut config = configuration_of(xml, &|class| self.tiering.is_tier(class))?;
+        config.transition_min_size = min_size;
         self.store
             .set_bucket_config(&input.bucket, LIFECYCLE, Some(config.encode()))
             .await
             .map_err(s3_err)?;
         Ok(S3Response::new(PutBucketLifecycleConfigurationOutput {
-            transition_default_minimum_object_size: Some(
-                TransitionDefaultMinimumObjectSize::from_static(MIN_SIZE_DEFAULT),
-            ),
+            transition_default_minimum_object_size: Some(min_size_header(min_size)),
         }))
     }
 
@@ -561,9 +571,9 @@ impl Gateway {
         };
         Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
             rules: Some(config.rules.iter().map(xml_of).collect()),
-            transition_default_minimum_object_size: Some(
-                TransitionDefaultMinimumObjectSize::from_static(MIN_SIZE_DEFAULT),
-            ),
+            transition_default_minimum_object_size: Some(min_size_header(
+                config.transition_min_size,
+            )),
         }))
     }
 

@@ -51,6 +51,11 @@ pub fn s3_err(e: StorageError) -> S3Error {
         StorageError::EntityTooSmall(n) => {
             s3_error!(EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size (part {n}).")
         }
+        StorageError::Unavailable(m) => {
+            let mut e = S3Error::with_message(S3ErrorCode::ServiceUnavailable, m);
+            e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+            e
+        }
         StorageError::InvalidObjectState => s3_error!(InvalidObjectState, "Restore is not allowed for the object's current storage class"),
         StorageError::PreconditionFailed => s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"),
         StorageError::BadDigest(m) => S3Error::with_message(S3ErrorCode::BadDigest, m),

@@ -30,7 +30,9 @@ pub(super) fn entries(config: &Configuration, v: &VersionFacts, clock: Clock) ->
         .max();
     all.retain(|e| match &e.due.action {
         Action::Transition { storage_class } => {
-            storage_class != v.storage_class && reached.is_none_or(|r| e.due.at_ns > r)
+            storage_class != v.storage_class
+                && reached.is_none_or(|r| e.due.at_ns > r)
+                && v.size >= config.transition_min_size
         }
         _ => true,
     });

@@ -249,7 +249,10 @@ fn disabled(rule: Rule) -> Rule {
 }
 
 fn cfg(rules: Vec<Rule>) -> Configuration {
-    Configuration { rules }
+    Configuration {
+        rules,
+        ..Default::default()
+    }
 }
 
 fn d(action: Action, rule_id: &str, at_ns: i64) -> Due {

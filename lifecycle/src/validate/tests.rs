@@ -13,7 +13,13 @@ fn tiers(class: &str) -> bool {
 }
 
 fn check(rules: Vec<Rule>) -> Result<(), ValidationError> {
-    validate(&Configuration { rules }, &tiers)
+    validate(
+        &Configuration {
+            rules,
+            ..Default::default()
+        },
+        &tiers,
+    )
 }
 
 /// The error's code, asserting the message holds `text`.
