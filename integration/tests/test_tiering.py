@@ -236,7 +236,7 @@ def test_versions_move_to_the_tier_and_stay_readable(node, s3, remote):
     admin(node, "tier", "rm", remote.name)
 
 
-@pytest.mark.parametrize("remote", ["s3", "gcs-emulator"], indirect=True)
+@pytest.mark.parametrize("remote", KINDS, indirect=True)
 def test_restore_makes_a_temporary_copy_that_expires(node, s3, remote):
     bucket = new_bucket(s3)
     data = os.urandom(3 * MiB)
@@ -274,7 +274,7 @@ def test_restore_makes_a_temporary_copy_that_expires(node, s3, remote):
     remove_bucket_if_possible(s3, bucket)
 
 
-@pytest.mark.parametrize("remote", ["s3"], indirect=True)
+@pytest.mark.parametrize("remote", KINDS, indirect=True)
 def test_noncurrent_versions_transition(node, s3, remote):
     bucket = new_bucket(s3, "Enabled")
     old = s3.put_object(Bucket=bucket, Key="doc", Body=b"first")["VersionId"]
