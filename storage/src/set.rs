@@ -58,7 +58,7 @@ pub struct Staged {
     /// Per drive position: framed shard bytes when the object is small enough to inline.
     inline: Option<Vec<Vec<u8>>>,
     /// Per drive position: whether the drive holds its shard.
-    written: Vec<bool>,
+    pub(crate) written: Vec<bool>,
     drives: Vec<Arc<dyn Drive>>,
     committed: bool,
 }

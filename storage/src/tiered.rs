@@ -278,16 +278,25 @@ impl ErasureSet {
         let inline = staged.take_inline();
         let dir = staged.staging;
         let new_dirs: Vec<Uuid> = if inline.is_none() { vec![dir] } else { vec![] };
+        let written = staged.written.clone();
         let result = self
-            .change_data_staged(bucket, key, version_id, mod_time_ns, &new_dirs, |d, v| {
-                let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
-                change(obj)?;
-                obj.data = match &inline {
-                    Some(shards) => DataLocation::Inline(shards[d].clone()),
-                    None => DataLocation::Dir(dir),
-                };
-                Ok(())
-            })
+            .change_data_staged(
+                bucket,
+                key,
+                version_id,
+                mod_time_ns,
+                &new_dirs,
+                &written,
+                |d, v| {
+                    let obj = v.object.as_mut().ok_or(StorageError::PreconditionFailed)?;
+                    change(obj)?;
+                    obj.data = match &inline {
+                        Some(shards) => DataLocation::Inline(shards[d].clone()),
+                        None => DataLocation::Dir(dir),
+                    };
+                    Ok(())
+                },
+            )
             .await;
         if result.is_ok() {
             staged.mark_committed();
@@ -303,13 +312,18 @@ impl ErasureSet {
         mod_time_ns: i64,
         change: impl Fn(&mut VersionRecord) -> Result<()>,
     ) -> Result<()> {
-        self.change_data_staged(bucket, key, version_id, mod_time_ns, &[], |_, v| change(v))
-            .await
+        self.change_data_staged(bucket, key, version_id, mod_time_ns, &[], &[], |_, v| {
+            change(v)
+        })
+        .await
     }
 
     /// Changes where one version's data is, under the key's lock, on the version as it was
     /// judged (same id and modification time; `PreconditionFailed` otherwise). The change
     /// counts as a metadata change, so a drive that missed it is healed rather than trusted.
+    /// Drives whose entry in `written` is false (their staged shards failed) take no record
+    /// and are healed, as a PUT does.
+    #[allow(clippy::too_many_arguments)]
     async fn change_data_staged(
         &self,
         bucket: &str,
@@ -317,6 +331,7 @@ impl ErasureSet {
         version_id: Option<Uuid>,
         mod_time_ns: i64,
         staged: &[Uuid],
+        written: &[bool],
         change: impl Fn(usize, &mut VersionRecord) -> Result<()>,
     ) -> Result<()> {
         let _guard = self.locks.lock(bucket, key).await;
@@ -334,6 +349,12 @@ impl ErasureSet {
             }
             Ok(())
         })?;
+        let mut plan = plan;
+        for (d, ok) in written.iter().enumerate() {
+            if !ok {
+                plan.records[d] = None;
+            }
+        }
         self.apply(bucket, key, &records, plan, staged).await
     }
 }
