@@ -192,6 +192,9 @@ pub fn print_explain(v: &Value) {
         text(v, "size"),
         text(v, "last_modified"),
     );
+    if let Some(storage) = v["storage"].as_str() {
+        println!("  data: {storage}");
+    }
     if let Some(at) = v["expired_by_lifecycle_at"].as_str() {
         println!("  expired by lifecycle at {at}: a lifecycle delete marker hides it");
     }

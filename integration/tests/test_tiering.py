@@ -281,6 +281,8 @@ def test_noncurrent_versions_transition(node, s3, remote):
     new = s3.put_object(Bucket=bucket, Key="doc", Body=b"second")["VersionId"]
     put_rules(s3, bucket, transition_rule(remote.name, noncurrent=True))
     until(lambda: storage_class(s3, bucket, "doc", VersionId=old) == remote.name, what="the noncurrent transition")
+    explained = admin(node, "lifecycle", "explain", bucket, "doc", "--version-id", old).stdout.decode()
+    assert f"data: on tier {remote.name} since" in explained, explained
     time.sleep(2 * DAY)
     assert storage_class(s3, bucket, "doc", VersionId=new) == "STANDARD"
     assert body(s3, bucket, "doc", VersionId=old) == b"first"

@@ -65,8 +65,33 @@ pub struct Explanation {
     pub expired_by_lifecycle_at: Option<String>,
     /// The bucket has no lifecycle configuration.
     pub no_configuration: bool,
+    /// Where the version's bytes are: `STANDARD` (the hot tier) or the tier it moved to, with
+    /// when, and any restored copy.
+    pub storage: String,
     pub rules: Vec<RuleReport>,
     pub now: String,
+}
+
+/// Where a version's bytes are, in words.
+fn storage_of(version: &storage::meta::VersionRecord) -> String {
+    let Some(obj) = version.object.as_ref() else {
+        return "a delete marker: no data".into();
+    };
+    let Some(t) = obj.transition.as_ref() else {
+        return format!("on the hot tier ({})", obj.storage_class);
+    };
+    let mut text = format!(
+        "on tier {} since {} (remote key {})",
+        t.tier,
+        rfc3339(t.transitioned_ns),
+        t.remote_key
+    );
+    match obj.restore {
+        Some(r) if r.ongoing => text.push_str("; a restored copy is being made"),
+        Some(r) => text.push_str(&format!("; restored copy until {}", rfc3339(r.expiry_ns))),
+        None => {}
+    }
+    text
 }
 
 async fn record_of(store: &Store, bucket: &str, key: &str) -> Result<ObjectRecord, String> {
@@ -217,6 +242,7 @@ pub async fn explain(
         last_modified: rfc3339(version.mod_time_ns),
         expired_by_lifecycle_at,
         no_configuration: config.is_none(),
+        storage: storage_of(version),
         rules,
         now: rfc3339(now),
     })
