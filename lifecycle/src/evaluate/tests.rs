@@ -901,6 +901,25 @@ fn transition_days_moves_the_current_version() {
 }
 
 #[test]
+fn a_minimum_size_keeps_small_versions_off_tiers_but_not_their_expiration() {
+    let mut c = cfg(vec![Rule {
+        expiration: Some(Expiration::Days(60)),
+        ..transition("t", &[(When::Days(30), "COLD")])
+    }]);
+    c.transition_min_size = 128 * 1024;
+    let small = V::current("k", utc(2024, 1, 1, 8, 0, 0)).size(128 * 1024 - 1);
+    assert_eq!(
+        schedule(&c, &small.facts(), REAL),
+        vec![d(Action::ExpireCurrent, "t", day(2024, 3, 2))]
+    );
+    let large = V::current("k", utc(2024, 1, 1, 8, 0, 0)).size(128 * 1024);
+    assert_eq!(
+        schedule(&c, &large.facts(), REAL)[0],
+        d(to("COLD"), "t", day(2024, 2, 1))
+    );
+}
+
+#[test]
 fn transition_days_zero_is_the_next_midnight() {
     let c = cfg(vec![transition("t", &[(When::Days(0), "COLD")])]);
     let v = V::current("k", utc(2024, 1, 1, 8, 0, 0));
