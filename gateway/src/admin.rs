@@ -133,6 +133,13 @@ impl S3Route for AdminRoute {
     }
 }
 
+/// An admin call's query string from its parameters, URL-encoded.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
 /// Signs `req` (SigV4, unsigned payload) for the S3 service in Strata's region.
 fn sign<B>(
     req: &mut http::Request<B>,

@@ -2,6 +2,7 @@
 //! the command prints their answers. Secrets travel to the node in the signed call and are
 //! only ever shown masked.
 
+use crate::admin::query;
 use crate::admin_lifecycle::{need, params};
 use clap::Subcommand;
 use s3s::{s3_error, S3Error, S3Result};
@@ -215,12 +216,6 @@ pub async fn route(
             "Unknown admin call {method} {op}"
         )),
     }
-}
-
-fn query(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }
 
 /// Runs a `strata admin tier` command with `call(method, op, body)`.

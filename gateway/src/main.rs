@@ -118,12 +118,6 @@ enum LifecycleAction {
     },
 }
 
-fn query(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("strata: {e:#}");
@@ -210,7 +204,9 @@ fn run() -> anyhow::Result<()> {
                             if let Some(v) = &version_id {
                                 q.push(("versionId", v));
                             }
-                            let v = value(get(format!("lifecycle/explain?{}", query(&q))).await?)?;
+                            let v = value(
+                                get(format!("lifecycle/explain?{}", admin::query(&q))).await?,
+                            )?;
                             if json {
                                 println!("{}", serde_json::to_string_pretty(&v)?);
                             } else {
@@ -238,7 +234,7 @@ fn run() -> anyhow::Result<()> {
                             let days = days.to_string();
                             let op = format!(
                                 "lifecycle/preview?{}",
-                                query(&[("bucket", &bucket), ("days", &days)])
+                                admin::query(&[("bucket", &bucket), ("days", &days)])
                             );
                             let v = value(call(http::Method::POST, op, body).await?)?;
                             if json {

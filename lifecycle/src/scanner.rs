@@ -121,8 +121,7 @@ pub fn facts_of<'a>(
 }
 
 fn version_text(v: &VersionRecord) -> String {
-    v.version_id
-        .map_or_else(|| "null".into(), |id| id.to_string())
+    storage::meta::version_id_text(v.version_id)
 }
 
 /// Carries out due transitions (the tiering crate): the scanner judges, tiering moves bytes.

@@ -304,6 +304,11 @@ pub fn v7_time_ns(id: Uuid) -> Option<i64> {
     Some(secs as i64 * 1_000_000_000 + i64::from(nanos))
 }
 
+/// How a version id is written: `null` for the null version.
+pub fn version_id_text(id: Option<Uuid>) -> String {
+    id.map_or_else(|| "null".to_owned(), |id| id.to_string())
+}
+
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64

@@ -135,13 +135,32 @@ impl Registry {
 
     /// Changes a tier's credentials or class.
     pub async fn edit(&self, name: &str, edit: &TierEdit) -> Result<TierConfig, String> {
+        self.change(name, |t| edit.apply(t)).await
+    }
+
+    /// Marks a tier as drained: it takes no new transitions.
+    pub async fn set_draining(&self, name: &str) -> Result<(), String> {
+        self.change(name, |t| TierConfig {
+            draining: true,
+            ..t.clone()
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Replaces tier `name` with `change(it)`, checked and with a new client, stored first.
+    async fn change(
+        &self,
+        name: &str,
+        change: impl FnOnce(&TierConfig) -> TierConfig,
+    ) -> Result<TierConfig, String> {
         let _one = self.changing.lock().await;
         let mut stored = self.stored().await?;
         let slot = stored
             .iter_mut()
             .find(|t| t.name == name)
             .ok_or_else(|| format!("no tier {name}"))?;
-        let changed = edit.apply(slot);
+        let changed = change(slot);
         changed.validate()?;
         let remote = client(&changed)?;
         *slot = changed.clone();
@@ -154,23 +173,6 @@ impl Registry {
             },
         );
         Ok(changed)
-    }
-
-    /// Marks a tier as drained: it takes no new transitions.
-    pub async fn set_draining(&self, name: &str) -> Result<(), String> {
-        let _one = self.changing.lock().await;
-        let mut stored = self.stored().await?;
-        let slot = stored
-            .iter_mut()
-            .find(|t| t.name == name)
-            .ok_or_else(|| format!("no tier {name}"))?;
-        slot.draining = true;
-        let changed = slot.clone();
-        self.save(&stored).await?;
-        if let Some(t) = self.tiers.write().expect("lock").get_mut(name) {
-            t.config = changed;
-        }
-        Ok(())
     }
 
     /// Removes a tier (the caller checked that nothing lives on it).

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use storage::meta::{now_ns, ObjectVersion, VersionRecord};
+use storage::meta::{now_ns, version_id_text, ObjectVersion, VersionRecord};
 use storage::{ByteStream, StorageError, VersionEntry, Which};
 use uuid::Uuid;
 
@@ -37,8 +37,16 @@ pub struct DrainStatus {
     pub errors: Vec<String>,
 }
 
-fn version_text(id: Option<Uuid>) -> String {
-    id.map_or_else(|| "null".into(), |id| id.to_string())
+/// `Ok` when the version a restore's bookkeeping is about is gone or has changed since:
+/// nothing is left to do for it.
+fn version_moved_on(e: StorageError) -> Result<(), StorageError> {
+    match e {
+        StorageError::PreconditionFailed
+        | StorageError::NoSuchKey
+        | StorageError::NoSuchBucket
+        | StorageError::NoSuchVersion => Ok(()),
+        e => Err(e),
+    }
 }
 
 fn version_of(text: &str) -> Option<Uuid> {
@@ -84,7 +92,7 @@ impl Tiering {
         let mut entry = RestoreEntry {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version: version_text(id),
+            version: version_id_text(id),
             mod_time_ns,
             days,
             expiry_ns: 0,
@@ -194,14 +202,9 @@ impl Tiering {
                 match set
                     .abandon_restore(bucket, key, id, entry.mod_time_ns)
                     .await
+                    .or_else(version_moved_on)
                 {
-                    Ok(())
-                    | Err(
-                        StorageError::PreconditionFailed
-                        | StorageError::NoSuchKey
-                        | StorageError::NoSuchBucket
-                        | StorageError::NoSuchVersion,
-                    ) => {
+                    Ok(()) => {
                         if let Err(e) = self.journal.remove_restore(bucket, key, &entry.version, 0)
                         {
                             tracing::warn!(error = %e, "tiering journal");
@@ -231,14 +234,9 @@ impl Tiering {
             match set
                 .expire_restore(&r.bucket, &r.key, id, r.mod_time_ns, r.expiry_ns)
                 .await
+                .or_else(version_moved_on)
             {
-                Ok(())
-                | Err(
-                    StorageError::PreconditionFailed
-                    | StorageError::NoSuchKey
-                    | StorageError::NoSuchBucket
-                    | StorageError::NoSuchVersion,
-                ) => {
+                Ok(()) => {
                     if let Err(e) =
                         self.journal
                             .remove_restore(&r.bucket, &r.key, &r.version, r.expiry_ns)

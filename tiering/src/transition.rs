@@ -40,14 +40,7 @@ impl Transitions for Tiering {
         let mut jobs = self.jobs.lock().expect("lock");
         match jobs.get(&job) {
             Some(Some(f)) => {
-                let next =
-                    time::OffsetDateTime::from_unix_timestamp_nanos(f.next_attempt_ns.into())
-                        .ok()
-                        .and_then(|t| {
-                            t.format(&time::format_description::well_known::Rfc3339)
-                                .ok()
-                        })
-                        .unwrap_or_default();
+                let next = lifecycle::report::rfc3339(f.next_attempt_ns);
                 return Err(format!(
                     "transition to {} failed {} time(s), last: {}; next attempt at {next}",
                     job.tier, f.attempts, f.error

@@ -30,10 +30,7 @@ pub fn which(version_id: Option<&str>) -> S3Result<Which> {
     }
 }
 
-/// How a version id is written: `null` for the null version.
-pub fn version_id_text(id: Option<Uuid>) -> String {
-    id.map_or_else(|| "null".to_owned(), |id| id.to_string())
-}
+pub use storage::meta::version_id_text;
 
 /// The `x-amz-version-id` a response carries: none in a bucket that was never versioned.
 pub fn version_header(versioning: Versioning, version: &VersionRecord) -> Option<String> {
