@@ -19,6 +19,7 @@ pub struct AdminRoute {
     pub store: Arc<Store>,
     pub scanner: Arc<lifecycle::scanner::Scanner>,
     pub tiering: Arc<tiering::Tiering>,
+    pub replicator: Arc<replicator::Replicator>,
 }
 
 #[derive(Serialize)]
@@ -87,6 +88,17 @@ impl S3Route for AdminRoute {
                 })?;
                 let method = method.to_owned();
                 json(&crate::admin_tier::route(&self.tiering, &method, op, query, &body).await?)
+            }
+            (method, op) if op.starts_with("replicate/") => {
+                // A target's settings are a few hundred bytes.
+                let body = req.input.store_all_limited(64 << 10).await.map_err(|e| {
+                    s3_error!(InvalidArgument, "cannot read the target settings: {e}")
+                })?;
+                let method = method.to_owned();
+                json(
+                    &crate::admin_replicate::route(&self.replicator, &method, op, query, &body)
+                        .await?,
+                )
             }
             ("POST", "heal") => {
                 let report = self

@@ -40,6 +40,9 @@ pub struct FileConfig {
     pub lifecycle_rate: Option<u32>,
     /// Seconds the lifecycle scanner pauses per second of scanning.
     pub lifecycle_scan_pause: Option<f64>,
+    /// Milliseconds before the first retry of a failed replication (doubling, at most 5 min;
+    /// tests shorten it).
+    pub replication_min_backoff_ms: Option<u64>,
     /// Remote tiers (`[[tiers]]`), added to the tier registry at start-up (replacing a
     /// registered tier of the same name).
     #[serde(default)]
@@ -72,6 +75,8 @@ pub struct Config {
     pub lifecycle: lifecycle::scanner::Settings,
     /// Tiers the configuration file defines.
     pub tiers: Vec<tiering::TierConfig>,
+    /// The first retry delay of a failed replication.
+    pub replication_min_backoff: std::time::Duration,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -190,6 +195,17 @@ impl Config {
                 origin("lifecycle_day_seconds")
             )
         })?;
+        let replication_min_backoff_ms = match env("STRATA_REPLICATION_MIN_BACKOFF_MS") {
+            Some(text) => text.parse::<u64>().ok(),
+            None => Some(file.replication_min_backoff_ms.unwrap_or(1000)),
+        }
+        .filter(|ms| (1..=300_000).contains(ms))
+        .with_context(|| {
+            format!(
+                "{} (or STRATA_REPLICATION_MIN_BACKOFF_MS): 1 to 300000 milliseconds",
+                origin("replication_min_backoff_ms")
+            )
+        })?;
         let schedule = file
             .lifecycle_schedule
             .clone()
@@ -248,6 +264,7 @@ impl Config {
                 pause,
             },
             tiers: file.tiers.clone(),
+            replication_min_backoff: std::time::Duration::from_millis(replication_min_backoff_ms),
         })
     }
 }

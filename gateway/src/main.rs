@@ -7,6 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
 mod admin_lifecycle;
+mod admin_replicate;
 mod admin_tier;
 mod auth;
 mod body_check;
@@ -16,6 +17,7 @@ mod idle_body;
 mod metrics;
 mod post_form;
 mod query;
+mod replication_metrics;
 mod s3;
 mod server;
 
@@ -78,6 +80,11 @@ enum AdminAction {
     Tier {
         #[command(subcommand)]
         action: Box<admin_tier::TierAction>,
+    },
+    /// Bucket replication: targets, backlog, failed entries, resync, diff.
+    Replicate {
+        #[command(subcommand)]
+        action: Box<admin_replicate::ReplicateAction>,
     },
 }
 
@@ -181,6 +188,9 @@ fn run() -> anyhow::Result<()> {
                     }
                     AdminAction::Info => println!("{}", get("info".into()).await?),
                     AdminAction::Tier { action } => admin_tier::run(*action, call).await?,
+                    AdminAction::Replicate { action } => {
+                        admin_replicate::run(*action, call).await?
+                    }
                     AdminAction::Lifecycle { action } => match action {
                         LifecycleAction::Status { json } => {
                             let v = value(get("lifecycle/status".into()).await?)?;

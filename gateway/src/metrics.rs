@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests by API and status, latency, bytes in and out, drive state,
-//! the heal queue, the lifecycle scanner, the remote tiers.
+//! the heal queue, the lifecycle scanner, the remote tiers, replication targets.
 
 use http::{Method, Uri};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -43,6 +43,7 @@ pub struct Metrics {
     lifecycle_scan_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     lifecycle_oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
     tier: TierMetrics,
+    replication: crate::replication_metrics::ReplicationMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -120,7 +121,7 @@ struct HealLabels {
 }
 
 /// Raises a counter to a total kept elsewhere (totals only grow).
-fn catch_up(counter: &Counter, total: u64) {
+pub(crate) fn catch_up(counter: &Counter, total: u64) {
     counter.inc_by(total.saturating_sub(counter.get()));
 }
 
@@ -144,6 +145,8 @@ impl Default for Metrics {
         let lifecycle_oldest_due = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let tier = TierMetrics::default();
         tier.register(&mut registry);
+        let replication = crate::replication_metrics::ReplicationMetrics::default();
+        replication.register(&mut registry);
         registry.register(
             "lifecycle_versions_scanned",
             "Versions the lifecycle scanner has judged",
@@ -225,6 +228,7 @@ impl Default for Metrics {
             bytes_out,
             drive_online,
             tier,
+            replication,
         }
     }
 }
@@ -332,6 +336,10 @@ impl Metrics {
                 .get_or_create(&tier)
                 .set(b.oldest_ns.map_or(0.0, |t| (now - t).max(0) as f64 / 1e9));
         }
+    }
+
+    pub fn set_replication(&self, replicator: &replicator::Replicator) {
+        self.replication.set(replicator);
     }
 
     /// The text exposition format.

@@ -92,6 +92,7 @@ pub struct Node {
     metrics: Metrics,
     scanner: Arc<Scanner>,
     tiering: Arc<Tiering>,
+    replicator: Arc<replicator::Replicator>,
     /// The root key, for the checks around s3s's signature verification.
     root: auth::RootKey,
     domains: Domains,
@@ -132,12 +133,22 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
             .map_err(|e| anyhow::anyhow!("tier {} in the config file: {e}", tier.name))?;
     }
     tiering.start();
+    let replicator = replicator::Replicator::open(
+        store.clone(),
+        tiering.clone(),
+        &config.drives[0].join(NODE_STATE).join("replication.db"),
+        config.replication_min_backoff,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    replicator.start();
     scanner.set_transitions(tiering.clone());
     scanner.start();
     let mut builder = S3ServiceBuilder::new(Gateway {
         store: store.clone(),
         lifecycle_clock: config.lifecycle.clock,
         tiering: tiering.clone(),
+        replicator: replicator.clone(),
     });
     builder.set_auth(RootAuth {
         access_key: config.root_user.clone(),
@@ -156,11 +167,13 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
         store: store.clone(),
         scanner: scanner.clone(),
         tiering: tiering.clone(),
+        replicator: replicator.clone(),
     });
     Ok(Arc::new(Node {
         store,
         scanner,
         tiering,
+        replicator,
         s3: builder.build(),
         metrics: Metrics::default(),
         root: auth::RootKey {
@@ -212,6 +225,7 @@ impl Node {
                 self.metrics.set_heal_queue(self.store.heal_queue_stats());
                 self.metrics.set_lifecycle(&self.scanner.stats());
                 self.metrics.set_tiering(&self.tiering);
+                self.metrics.set_replication(&self.replicator);
                 let mut r = text(StatusCode::OK, self.metrics.encode());
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,

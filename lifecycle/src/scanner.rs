@@ -655,6 +655,7 @@ impl Scanner {
             bypass_governance: false,
             expect: Some(p.judged.clone()),
             by_lifecycle: true,
+            replica: None,
         };
         match set
             .delete_version(bucket, &p.key, p.which, p.versioning, opts)

@@ -11,6 +11,8 @@
 //! - [`versions`]: what writes and deletes do to a key's versions, and object-lock rules;
 //! - [`tiered`]: versions whose bytes live on a remote tier, and the journal hook that keeps
 //!   every change from orphaning remote data;
+//! - [`replication`]: the hook that stamps and queues every change a replication rule
+//!   sends to a target, in the same step as the change, and replicas' own writes;
 //! - [`store`]: all sets of the deployment, bucket records and background work;
 //! - [`cluster_config`]: cluster-wide configuration documents behind one interface.
 
@@ -29,6 +31,7 @@ pub mod meta;
 pub mod multipart;
 pub mod quorum;
 pub mod read;
+pub mod replication;
 pub mod set;
 pub mod space;
 pub mod store;
@@ -41,6 +44,7 @@ pub use error::{Result, StorageError};
 pub use heal::{HealReport, ObjectHeal};
 pub use heal_queue::HealQueueStats;
 pub use local::LocalDrive;
+pub use replication::{ReplicaOf, ReplicationEntry, ReplicationHook, ReplicationOp};
 pub use set::{ByteStream, ErasureSet, ObjectView, Precondition, PutOptions, Staged};
 pub use store::{Store, VersionEntry, VersionPage};
 pub use tiered::{RemoteObject, RemoteReleases};

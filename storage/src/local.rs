@@ -1009,7 +1009,6 @@ mod tests {
             legal_hold_set: false,
             transition: None,
             restore: None,
-            replication: Default::default(),
             metadata_changed_ns: 0,
         };
         ObjectRecord {
@@ -1018,6 +1017,7 @@ mod tests {
                 mod_time_ns: 1,
                 object: Some(object),
                 lifecycle_marker: false,
+                replication: Default::default(),
             }],
         }
     }
@@ -1029,6 +1029,7 @@ mod tests {
                 mod_time_ns: t,
                 object: None,
                 lifecycle_marker: false,
+                replication: Default::default(),
             }],
         }
     }

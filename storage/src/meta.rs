@@ -84,6 +84,9 @@ pub struct VersionRecord {
     /// leaves these where they are, as AWS does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lifecycle_marker: bool,
+    /// Where replication stands for this version (objects and delete markers alike).
+    #[serde(default, skip_serializing_if = "VersionReplication::is_empty")]
+    pub replication: VersionReplication,
 }
 
 impl VersionRecord {
@@ -123,8 +126,6 @@ pub struct ObjectVersion {
     /// A restored local copy of a transitioned version, or one being made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<Restore>,
-    /// Replication status per target ARN.
-    pub replication: BTreeMap<String, ReplicationState>,
     /// When tags, retention or legal hold last changed in place (0: never).
     #[serde(default)]
     pub metadata_changed_ns: i64,
@@ -237,13 +238,68 @@ pub struct Restore {
     pub days: u32,
 }
 
-/// Replication progress of a version towards one target.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Replication progress of a version towards one target (`x-amz-replication-status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ReplicationState {
     Pending,
     Completed,
     Failed,
-    Replica,
+}
+
+impl ReplicationState {
+    /// The name S3 uses in `x-amz-replication-status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// A version's replication towards one target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetReplication {
+    pub status: ReplicationState,
+    /// The version id the target gave its copy (a plain S3 target; a Strata target keeps
+    /// ours), so later tag, retention and legal-hold changes reach the same copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_version_id: Option<String>,
+}
+
+/// Where replication stands for a version: its status per target ARN, or that it is itself a
+/// replica written by another site's replication (never replicated onward).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionReplication {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, TargetReplication>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica: bool,
+}
+
+impl VersionReplication {
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty() && !self.replica
+    }
+
+    /// The overall status S3 reports on the source (`x-amz-replication-status`): REPLICA on a
+    /// replica; else FAILED when any target failed, COMPLETED once all completed, PENDING
+    /// otherwise (as AWS and MinIO aggregate several destinations); `None` for versions no rule made eligible.
+    pub fn overall(&self) -> Option<&'static str> {
+        if self.replica {
+            return Some("REPLICA");
+        }
+        let states = self.targets.values().map(|t| t.status);
+        if self.targets.is_empty() {
+            None
+        } else if states.clone().any(|s| s == ReplicationState::Failed) {
+            Some("FAILED")
+        } else if states.clone().all(|s| s == ReplicationState::Completed) {
+            Some("COMPLETED")
+        } else {
+            Some("PENDING")
+        }
+    }
 }
 
 /// A multipart upload in progress, stored on every drive of the object's set.
@@ -350,10 +406,10 @@ pub(crate) mod tests_support {
                 legal_hold_set: false,
                 transition: None,
                 restore: None,
-                replication: BTreeMap::new(),
                 metadata_changed_ns: 0,
             }),
             lifecycle_marker: false,
+            replication: Default::default(),
         }
     }
 }

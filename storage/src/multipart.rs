@@ -219,7 +219,6 @@ impl ErasureSet {
             legal_hold_set: opts.legal_hold.is_some(),
             transition: None,
             restore: None,
-            replication: BTreeMap::new(),
             metadata_changed_ns: 0,
         };
         let version = VersionRecord {
@@ -227,12 +226,14 @@ impl ErasureSet {
             mod_time_ns: now_ns(),
             object: Some(object),
             lifecycle_marker: false,
+            replication: Default::default(),
         };
-        let plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
-            v.object.as_mut().expect("object").erasure.shard_index = self.shard_of(d, bucket, key);
-        })?;
-        // A tiered version this completion replaces hands its remote object over first.
-        self.release_remote(bucket, key, &plan.released)?;
+        let mut plan =
+            self.plan_new_version(&records, opts.versioning, opts.replica, version, |d, v| {
+                v.object.as_mut().expect("object").erasure.shard_index =
+                    self.shard_of(d, bucket, key);
+            })?;
+        self.before_commit(bucket, key, &records, &mut plan)?;
         let sent: Vec<bool> = plan.records.iter().map(Option::is_some).collect();
         let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
             let commit = plan.records[d].clone().map(|record| Commit {

@@ -40,6 +40,8 @@ pub struct PutOptions {
     pub retention: Option<Retention>,
     /// The legal hold status the request gave, if it gave one.
     pub legal_hold: Option<bool>,
+    /// The version is a replica of another site's version (a replication target's write).
+    pub replica: Option<crate::replication::ReplicaOf>,
 }
 
 /// Conditional-write headers (`If-None-Match: *`, `If-Match`).
@@ -95,6 +97,7 @@ impl Drop for Staged {
 }
 
 /// A version as a quorum of drives sees it, with each agreeing drive's own record.
+#[derive(Clone)]
 pub struct ObjectView {
     pub version: VersionRecord,
     /// Position of the version in the records (0 = newest).
@@ -142,6 +145,8 @@ pub struct ErasureSet {
     pub(crate) heal_queue: Arc<HealQueue>,
     /// Where changes hand remote objects they stop referencing (shared by the store's sets).
     pub(crate) remote_releases: crate::tiered::ReleaseHook,
+    /// Where changes queue the versions they send to replication targets (shared too).
+    pub(crate) replication: crate::replication::Hook,
     /// Bytes each drive keeps free; `u64::MAX` means each drive's default reserve.
     min_free: AtomicU64,
 }
@@ -154,6 +159,7 @@ impl ErasureSet {
         layout: ErasureLayout,
         heal_queue: Arc<HealQueue>,
         remote_releases: crate::tiered::ReleaseHook,
+        replication: crate::replication::Hook,
     ) -> Self {
         Self {
             index,
@@ -164,6 +170,7 @@ impl ErasureSet {
             locks: KeyLocks::default(),
             heal_queue,
             remote_releases,
+            replication,
             min_free: AtomicU64::new(u64::MAX),
         }
     }
@@ -579,7 +586,6 @@ impl ErasureSet {
             legal_hold_set: opts.legal_hold.is_some(),
             transition: None,
             restore: None,
-            replication: BTreeMap::new(),
             metadata_changed_ns: 0,
         };
         let _guard = self.locks.lock(bucket, key).await;
@@ -590,6 +596,7 @@ impl ErasureSet {
             mod_time_ns: now_ns(),
             object: Some(object),
             lifecycle_marker: false,
+            replication: Default::default(),
         };
         let inline = staged.inline.take();
         let new_dirs: Vec<Uuid> = if inline.is_none() {
@@ -597,13 +604,14 @@ impl ErasureSet {
         } else {
             vec![]
         };
-        let mut plan = self.plan_new_version(&records, opts.versioning, version, |d, v| {
-            let obj = v.object.as_mut().expect("object version");
-            obj.erasure.shard_index = self.shard_of(d, bucket, key);
-            if let Some(inline) = &inline {
-                obj.data = DataLocation::Inline(inline[d].clone());
-            }
-        })?;
+        let mut plan =
+            self.plan_new_version(&records, opts.versioning, opts.replica, version, |d, v| {
+                let obj = v.object.as_mut().expect("object version");
+                obj.erasure.shard_index = self.shard_of(d, bucket, key);
+                if let Some(inline) = &inline {
+                    obj.data = DataLocation::Inline(inline[d].clone());
+                }
+            })?;
         // A drive whose shards were not staged takes no record (it is healed).
         for (d, written) in staged.written.iter().enumerate() {
             if !written {

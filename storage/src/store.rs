@@ -33,6 +33,7 @@ pub struct Store {
     /// Counts bucket configuration changes, so background work (lifecycle) reacts at once.
     config_changes: tokio::sync::watch::Sender<u64>,
     remote_releases: crate::tiered::ReleaseHook,
+    replication: crate::replication::Hook,
     /// One cluster configuration change at a time (read, change, write back).
     pub(crate) cluster_config_lock: tokio::sync::Mutex<()>,
 }
@@ -118,6 +119,7 @@ impl Store {
         }
         let (heal_queue, heal_rx) = HealQueue::new();
         let remote_releases = crate::tiered::ReleaseHook::default();
+        let replication = crate::replication::Hook::default();
         let sets = (0..set_count)
             .map(|s| {
                 let range = s * per_set..(s + 1) * per_set;
@@ -139,6 +141,7 @@ impl Store {
                     layout,
                     heal_queue.clone(),
                     remote_releases.clone(),
+                    replication.clone(),
                 ))
             })
             .collect();
@@ -152,6 +155,7 @@ impl Store {
             config_changes: tokio::sync::watch::Sender::new(0),
             bucket_cache: Default::default(),
             remote_releases,
+            replication,
             cluster_config_lock: Default::default(),
         });
         Ok((store, fresh))
@@ -159,6 +163,11 @@ impl Store {
 
     /// Installs where changes hand the remote objects they stop referencing (once, at
     /// start-up, before any tiered version changes); `false` if one was installed already.
+    /// Installs the replication hook every change goes through; `false` when one is already.
+    pub fn set_replication(&self, hook: Arc<dyn crate::replication::ReplicationHook>) -> bool {
+        self.replication.set(hook).is_ok()
+    }
+
     pub fn set_remote_releases(&self, hook: Arc<dyn crate::tiered::RemoteReleases>) -> bool {
         self.remote_releases.set(hook).is_ok()
     }
@@ -701,6 +710,7 @@ mod tests {
             mod_time_ns: 0,
             object: None,
             lifecycle_marker: false,
+            replication: Default::default(),
         };
         // Newest first: ids[3], ids[2], ids[0]; ids[1] was deleted after it was a marker.
         let rec = ObjectRecord {

@@ -44,6 +44,9 @@ pub struct DeleteOptions {
     pub expect: Option<Vec<(Option<Uuid>, i64)>>,
     /// Lifecycle expires the object: a delete marker it places is recorded as its own.
     pub by_lifecycle: bool,
+    /// The delete is a replicated one: a delete marker keeps its source's id and time, and
+    /// nothing the delete does is replicated onward.
+    pub replica: Option<crate::replication::ReplicaOf>,
 }
 
 /// What a delete did.
@@ -126,6 +129,8 @@ pub(crate) struct Plan<T> {
     pub changed: bool,
     /// Remote objects (tier, remote key) the change stops referencing.
     pub released: Vec<(String, String)>,
+    /// The change is itself a replicated one (a replica's delete): it is not sent on.
+    pub from_replication: bool,
     pub outcome: T,
 }
 
@@ -155,6 +160,7 @@ impl ErasureSet {
                 .into_iter()
                 .filter(|r| !still.contains(r))
                 .collect(),
+            from_replication: false,
             outcome,
         };
         for (d, rec) in records.iter().enumerate() {
@@ -181,6 +187,27 @@ impl ErasureSet {
         Ok(plan)
     }
 
+    /// What every change does in the same durable step, before it commits: versions sent to
+    /// replication targets are stamped PENDING and queued, and remote objects it stops
+    /// referencing are journaled (after a crash the journal still knows them, and its deleter
+    /// checks that nothing references them any more). Either failing refuses the change.
+    pub(crate) fn before_commit<T>(
+        &self,
+        bucket: &str,
+        key: &str,
+        previous: &[Option<Option<ObjectRecord>>],
+        plan: &mut Plan<T>,
+    ) -> Result<()> {
+        if !plan.from_replication {
+            if let Some(d) = plan.records.iter().position(Option::is_some) {
+                let before = previous[d].clone().flatten().unwrap_or_default();
+                let after = plan.records[d].clone().flatten().unwrap_or_default();
+                self.replicate(bucket, key, &before, &after, &mut plan.records)?;
+            }
+        }
+        self.release_remote(bucket, key, &plan.released)
+    }
+
     /// Commits a plan to the drives that take it, moving `staged` directories into place;
     /// below write quorum the drives that took it get their previous records back. After
     /// quorum, removed versions' data is deleted.
@@ -189,15 +216,13 @@ impl ErasureSet {
         bucket: &str,
         key: &str,
         previous: &[Option<Option<ObjectRecord>>],
-        plan: Plan<T>,
+        mut plan: Plan<T>,
         staged: &[Uuid],
     ) -> Result<T> {
         if !plan.changed {
             return Ok(plan.outcome);
         }
-        // Journaled before the commit: after a crash the journal still knows the remote
-        // object, and its deleter checks that nothing references it any more.
-        self.release_remote(bucket, key, &plan.released)?;
+        self.before_commit(bucket, key, previous, &mut plan)?;
         let results = join_all(plan.records.iter().enumerate().map(|(d, rec)| {
             let drive = self.drives[d].clone();
             let take = rec.is_some();
@@ -273,15 +298,35 @@ impl ErasureSet {
 
     /// Plans adding `version` as the newest version under `versioning`; `per_drive` fills in
     /// each drive's own fields (shard index, inline bytes).
+    /// A `replica` keeps its source's version id and time, takes its place
+    /// among the versions by that time, and needs versioning enabled.
     pub(crate) fn plan_new_version(
         &self,
         records: &[Option<Option<ObjectRecord>>],
         versioning: Versioning,
+        replica: Option<crate::replication::ReplicaOf>,
         mut version: VersionRecord,
         per_drive: impl Fn(usize, &mut VersionRecord),
     ) -> Result<Plan<VersionRecord>> {
         version.version_id = (versioning == Versioning::Enabled).then(Uuid::now_v7);
         let now = now_ns();
+        if let Some(of) = replica {
+            crate::replication::check_replica(&of)?;
+            if versioning != Versioning::Enabled {
+                return Err(StorageError::Refused(
+                    "the destination bucket of a replica must have versioning enabled".into(),
+                ));
+            }
+            version.version_id = of.version_id;
+            version.mod_time_ns = of.mod_time_ns;
+            version.replication.replica = true;
+            return self.plan(records, |d, rec| {
+                let mut v = version.clone();
+                per_drive(d, &mut v);
+                rec.insert_replica(v);
+                Ok(version.clone())
+            });
+        }
         self.plan(records, |d, rec| {
             let mut v = version.clone();
             per_drive(d, &mut v);
@@ -314,7 +359,34 @@ impl ErasureSet {
         let records = self.read_records(bucket, key).await;
         let now = now_ns();
         let marker_id = (versioning == Versioning::Enabled).then(Uuid::now_v7);
-        let plan = self.plan(&records, |_, rec| {
+        if let (Some(of), Which::Current) = (&opts.replica, which) {
+            crate::replication::check_replica(of)?;
+            if versioning != Versioning::Enabled {
+                return Err(StorageError::Refused(
+                    "the destination bucket of a replica must have versioning enabled".into(),
+                ));
+            }
+            let marker = VersionRecord {
+                version_id: of.version_id,
+                mod_time_ns: of.mod_time_ns,
+                object: None,
+                lifecycle_marker: false,
+                replication: crate::meta::VersionReplication {
+                    replica: true,
+                    ..Default::default()
+                },
+            };
+            let mut plan = self.plan(&records, |_, rec| {
+                rec.insert_replica(marker.clone());
+                Ok(Deleted {
+                    version_id: of.version_id,
+                    delete_marker: true,
+                })
+            })?;
+            plan.from_replication = true;
+            return self.apply(bucket, key, &records, plan, &[]).await;
+        }
+        let mut plan = self.plan(&records, |_, rec| {
             if let Some(expected) = &opts.expect {
                 let addressed = match which {
                     Which::Current => Some(0),
@@ -341,6 +413,7 @@ impl ErasureSet {
                 opts.by_lifecycle,
             )
         })?;
+        plan.from_replication = opts.replica.is_some();
         self.apply(bucket, key, &records, plan, &[]).await
     }
 
@@ -384,6 +457,7 @@ impl ErasureSet {
                     mod_time_ns: now,
                     object: None,
                     lifecycle_marker: by_lifecycle,
+                    replication: Default::default(),
                 };
                 rec.push_version(marker, now)?;
                 Ok(Deleted {
@@ -438,6 +512,7 @@ mod tests {
             mod_time_ns: t,
             object: None,
             lifecycle_marker: false,
+            replication: Default::default(),
         }
     }
 

@@ -278,13 +278,19 @@ impl Tiering {
 /// The delay before attempt `attempts + 1` of a failed remote call: exponential from 1 s,
 /// at most 5 min, with jitter (backon's exponential backoff).
 pub fn backoff(attempts: u32) -> Duration {
+    backoff_from(Duration::from_secs(1), attempts)
+}
+
+/// As [`backoff`], exponential from `min` (tests shorten it).
+pub fn backoff_from(min: Duration, attempts: u32) -> Duration {
     use backon::BackoffBuilder;
+    let max = Duration::from_secs(300);
     backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(Duration::from_secs(300))
+        .with_min_delay(min)
+        .with_max_delay(max)
         .with_jitter()
         .without_max_times()
         .build()
         .nth(attempts as usize)
-        .unwrap_or(Duration::from_secs(300))
+        .unwrap_or(max)
 }

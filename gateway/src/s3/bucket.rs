@@ -156,6 +156,7 @@ impl Gateway {
             .delete_bucket(&req.input.bucket)
             .await
             .map_err(s3_err)?;
+        self.replicator.configured(&req.input.bucket, None);
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 

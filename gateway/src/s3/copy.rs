@@ -268,6 +268,7 @@ impl Gateway {
             retention,
             legal_hold,
             precondition,
+            replica: None,
         };
         let set = self.store.set_for(&input.bucket, &input.key);
         let version = set

@@ -16,6 +16,8 @@ impl Gateway {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let replica =
+            super::replication::replica_of(&req.headers, &req.uri, req.credentials.is_some())?;
         let input = req.input;
         let bucket = self.store.bucket(&input.bucket).await.map_err(s3_err)?;
         let state = versioning(&bucket);
@@ -29,6 +31,7 @@ impl Gateway {
                 state,
                 DeleteOptions {
                     bypass_governance: input.bypass_governance_retention.unwrap_or(false),
+                    replica,
                     ..Default::default()
                 },
             )

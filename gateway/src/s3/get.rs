@@ -356,6 +356,7 @@ impl Gateway {
             .await?;
         let conditions = conditions_of!(input);
         let mod_time = view.version.mod_time_ns;
+        let replication_status = view.version.replication.overall();
         check_conditions(&conditions, view.object(), mod_time)?;
         let span = served(view.object(), input.range, input.part_number)?;
         let set = Arc::clone(self.store.set_for(&input.bucket, &input.key));
@@ -412,6 +413,7 @@ impl Gateway {
             checksum_type,
             website_redirect_location: obj.headers.website_redirect_location.clone(),
             restore: restore_header(&obj),
+            replication_status: replication_status.map(ReplicationStatus::from_static),
             ..Default::default()
         };
         Ok(S3Response::new(out))
@@ -462,6 +464,11 @@ impl Gateway {
             checksum_type,
             website_redirect_location: obj.headers.website_redirect_location.clone(),
             restore: restore_header(obj),
+            replication_status: view
+                .version
+                .replication
+                .overall()
+                .map(ReplicationStatus::from_static),
             ..Default::default()
         };
         let mut resp = S3Response::new(out);

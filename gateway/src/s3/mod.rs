@@ -24,6 +24,7 @@ mod lock;
 mod multipart;
 mod post;
 mod put;
+pub mod replication;
 mod restore;
 mod tagging;
 mod versioning;
@@ -53,6 +54,8 @@ pub struct Gateway {
     pub lifecycle_clock: lifecycle::Clock,
     /// Remote tiers: where transitioned versions are read from, restores.
     pub tiering: Arc<tiering::Tiering>,
+    /// Bucket replication: configurations, targets, the queue.
+    pub replicator: Arc<replicator::Replicator>,
 }
 
 /// Nanoseconds since the epoch as an S3 timestamp (second precision, as S3 reports).
@@ -510,6 +513,27 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         self.delete_bucket_lifecycle_op(req).await
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        req: S3Request<PutBucketReplicationInput>,
+    ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
+        self.put_bucket_replication_op(req).await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        self.get_bucket_replication_op(req).await
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<DeleteBucketReplicationOutput>> {
+        self.delete_bucket_replication_op(req).await
     }
 
     async fn put_bucket_tagging(

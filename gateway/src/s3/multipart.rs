@@ -502,6 +502,11 @@ impl Gateway {
             versioning: state,
             retention: upload.retention.clone(),
             legal_hold: upload.legal_hold,
+            replica: super::replication::replica_of(
+                &req.headers,
+                &req.uri,
+                req.credentials.is_some(),
+            )?,
             ..Default::default()
         };
         let version = match set.complete_upload(&upload, &requested, opts).await {

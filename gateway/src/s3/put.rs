@@ -197,6 +197,8 @@ impl Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let replica =
+            super::replication::replica_of(&req.headers, &req.uri, req.credentials.is_some())?;
         let S3Request {
             input,
             headers,
@@ -237,6 +239,7 @@ impl Gateway {
             versioning: state,
             retention,
             legal_hold,
+            replica,
         };
         // Part 0 marks a whole object: small ones may be inlined into the record.
         let (staged, checksum) = self

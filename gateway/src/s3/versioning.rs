@@ -69,6 +69,12 @@ impl Gateway {
                 "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
             ));
         }
+        if state == "Suspended" && bucket.config.contains_key(super::replication::REPLICATION) {
+            return Err(s3_error!(
+                InvalidBucketState,
+                "A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration."
+            ));
+        }
         self.store
             .set_bucket_config(&input.bucket, VERSIONING, Some(state.as_bytes().to_vec()))
             .await

@@ -1,0 +1,435 @@
+//! The replication hook on the commit path: every change of a key's versions is compared
+//! with the record it replaces; each new version, metadata change or removed version that a
+//! bucket's rules send to a target is stamped PENDING in the version itself and handed to a
+//! durable queue *before* the change commits, so no write path can skip replication and no
+//! acknowledged write can be missed by it. Also the writes of replicas themselves, which keep
+//! their source's version id and modification time.
+
+use crate::error::{Result, StorageError};
+use crate::meta::{now_ns, ObjectRecord, ReplicationState, TargetReplication, VersionRecord};
+use crate::set::ErasureSet;
+use crate::versions::Which;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
+use uuid::Uuid;
+
+/// What a change did to one version, as replication sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ReplicationOp {
+    /// Tags, retention or legal hold of a version changed in place.
+    Metadata,
+    /// A new object version: its data and all its metadata.
+    Object,
+    /// A new delete marker.
+    DeleteMarker,
+    /// A version (or delete marker) was deleted by id.
+    VersionDelete,
+}
+
+impl ReplicationOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Metadata => "metadata",
+            Self::Object => "object",
+            Self::DeleteMarker => "delete-marker",
+            Self::VersionDelete => "version-delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Metadata,
+            Self::Object,
+            Self::DeleteMarker,
+            Self::VersionDelete,
+        ]
+        .into_iter()
+        .find(|op| op.as_str() == s)
+    }
+}
+
+/// One version change that must reach one target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationEntry {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<Uuid>,
+    /// The version's modification time, ns since the epoch.
+    pub mod_time_ns: i64,
+    /// The target's ARN.
+    pub target: String,
+    pub op: ReplicationOp,
+    /// Bytes the entry will send (the object's size for `Object`, else 0).
+    pub size: u64,
+    /// For a `VersionDelete`: the id the target gave its copy, if it is not ours.
+    pub remote_version_id: Option<String>,
+}
+
+/// Decides which targets a change must reach and stores the work durably.
+pub trait ReplicationHook: Send + Sync {
+    /// The targets (ARNs) that `op` on `version` of `bucket/key` must reach under the
+    /// bucket's rules. Runs under the key's lock on every change, so it answers from memory.
+    fn targets(
+        &self,
+        bucket: &str,
+        key: &str,
+        op: ReplicationOp,
+        version: &VersionRecord,
+    ) -> Vec<String>;
+
+    /// Stores `entries` durably. Runs before the change commits; the change is refused when
+    /// it fails. An entry may outlive a change that then failed to commit, so whoever sends
+    /// it checks the version first.
+    fn enqueue(&self, entries: &[ReplicationEntry]) -> std::result::Result<(), String>;
+}
+
+pub(crate) type Hook = Arc<OnceLock<Arc<dyn ReplicationHook>>>;
+
+/// A replica's identity at its source: it is written with the source's version id and
+/// modification time, so both sites name and order it alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaOf {
+    pub version_id: Option<Uuid>,
+    pub mod_time_ns: i64,
+}
+
+/// What a change did to the versions replication cares about, from `before` to `after`:
+/// new versions (objects and delete markers), in-place metadata changes, removed versions.
+/// New replicas, changes to replicas and lifecycle's delete markers never count (AWS leaves
+/// the latter alone too).
+pub fn changes(before: &ObjectRecord, after: &ObjectRecord) -> Vec<(ReplicationOp, VersionRecord)> {
+    let mut out = Vec::new();
+    for v in &after.versions {
+        if v.replication.replica || v.lifecycle_marker {
+            continue;
+        }
+        match before
+            .versions
+            .iter()
+            .find(|b| b.version_id == v.version_id)
+        {
+            None => {
+                let op = if v.object.is_some() {
+                    ReplicationOp::Object
+                } else {
+                    ReplicationOp::DeleteMarker
+                };
+                out.push((op, v.clone()));
+            }
+            Some(old) if old.mod_time_ns != v.mod_time_ns => {
+                // The null version replaced by a new null version.
+                let op = if v.object.is_some() {
+                    ReplicationOp::Object
+                } else {
+                    ReplicationOp::DeleteMarker
+                };
+                out.push((op, v.clone()));
+            }
+            Some(old) => {
+                let lock_or_tags = |r: &VersionRecord| {
+                    r.object
+                        .as_ref()
+                        .map(|o| (o.tags.clone(), o.retention.clone(), o.legal_hold))
+                };
+                if lock_or_tags(old) != lock_or_tags(v) {
+                    out.push((ReplicationOp::Metadata, v.clone()));
+                }
+            }
+        }
+    }
+    // A removed replica counts too: with version deletes replicated both ways, deleting a
+    // version at either site removes it at the other (the replicated delete itself is not
+    // sent on, see `Plan::from_replication`).
+    for old in &before.versions {
+        let gone = !after
+            .versions
+            .iter()
+            .any(|v| v.version_id == old.version_id && v.mod_time_ns == old.mod_time_ns);
+        if gone && old.version_id.is_some() {
+            out.push((ReplicationOp::VersionDelete, old.clone()));
+        }
+    }
+    out
+}
+
+impl ErasureSet {
+    /// Stamps PENDING on the versions a planned change sends to targets and queues them.
+    /// `before`/`after` are one agreeing drive's records; `records` every drive's new record.
+    pub(crate) fn replicate(
+        &self,
+        bucket: &str,
+        key: &str,
+        before: &ObjectRecord,
+        after: &ObjectRecord,
+        records: &mut [Option<Option<ObjectRecord>>],
+    ) -> Result<()> {
+        let Some(hook) = self.replication.get() else {
+            return Ok(());
+        };
+        let mut entries = Vec::new();
+        for (op, version) in changes(before, after) {
+            for target in hook.targets(bucket, key, op, &version) {
+                // A version the target never got (written before the rule, or before a tag
+                // change made it match) goes whole, not as a metadata change.
+                let op = match op {
+                    ReplicationOp::Metadata
+                        if !version.replication.targets.contains_key(&target) =>
+                    {
+                        ReplicationOp::Object
+                    }
+                    op => op,
+                };
+                entries.push(ReplicationEntry {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    version_id: version.version_id,
+                    mod_time_ns: version.mod_time_ns,
+                    op,
+                    size: match op {
+                        ReplicationOp::Object => version.object.as_ref().map_or(0, |o| o.size),
+                        _ => 0,
+                    },
+                    remote_version_id: version
+                        .replication
+                        .targets
+                        .get(&target)
+                        .and_then(|t| t.remote_version_id.clone()),
+                    target,
+                });
+            }
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        for rec in records.iter_mut().flatten().flatten() {
+            for e in entries
+                .iter()
+                .filter(|e| e.op != ReplicationOp::VersionDelete)
+            {
+                if let Some(v) = rec
+                    .versions
+                    .iter_mut()
+                    .find(|v| v.version_id == e.version_id && v.mod_time_ns == e.mod_time_ns)
+                {
+                    let remote_version_id = v
+                        .replication
+                        .targets
+                        .get(&e.target)
+                        .and_then(|t| t.remote_version_id.clone());
+                    v.replication.targets.insert(
+                        e.target.clone(),
+                        TargetReplication {
+                            status: ReplicationState::Pending,
+                            remote_version_id,
+                        },
+                    );
+                }
+            }
+        }
+        hook.enqueue(&entries).map_err(|e| {
+            StorageError::Io(std::io::Error::other(format!(
+                "could not queue the replication: {e}"
+            )))
+        })
+    }
+
+    /// Records how replication of version `version_id` (modified at `mod_time_ns`) to
+    /// `target` went. `PreconditionFailed` when the version is gone or was replaced.
+    pub async fn set_replication_status(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<Uuid>,
+        mod_time_ns: i64,
+        target: &str,
+        state: TargetReplication,
+    ) -> Result<()> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let plan = self.plan(&records, |_, rec| {
+            let v = rec
+                .versions
+                .iter_mut()
+                .find(|v| v.version_id == version_id && v.mod_time_ns == mod_time_ns)
+                .ok_or(StorageError::PreconditionFailed)?;
+            v.replication
+                .targets
+                .insert(target.to_owned(), state.clone());
+            Ok(())
+        })?;
+        self.apply(bucket, key, &records, plan, &[]).await
+    }
+
+    /// One version's record as a read quorum sees it (delete markers included); `None` when
+    /// the key or the version does not exist. Read under the key's lock: a change queued for
+    /// replication just before it commits has committed (or failed) when this answers.
+    pub async fn version_record(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Which,
+    ) -> Result<Option<VersionRecord>> {
+        let _guard = self.locks.lock(bucket, key).await;
+        let records = self.read_records(bucket, key).await;
+        let agreement = self.agree(&records)?;
+        let rec = records
+            .iter()
+            .zip(&agreement.agree)
+            .find_map(|(r, ok)| if *ok { r.clone().flatten() } else { None })
+            .unwrap_or_default();
+        Ok(match which {
+            Which::Current => rec.versions.first().cloned(),
+            Which::Version(id) => rec.versions.into_iter().find(|v| v.version_id == id),
+        })
+    }
+}
+
+impl ObjectRecord {
+    /// Adds a replica version in its place by modification time (newest first), replacing a
+    /// copy of the same version written before (a retried replication).
+    pub(crate) fn insert_replica(&mut self, version: VersionRecord) {
+        self.versions.retain(|v| v.version_id != version.version_id);
+        let key = |v: &VersionRecord| (v.mod_time_ns, v.version_id);
+        let at = self
+            .versions
+            .iter()
+            .position(|v| key(v) < key(&version))
+            .unwrap_or(self.versions.len());
+        self.versions.insert(at, version);
+    }
+}
+
+/// A replica's modification time cannot be in the future by more than this (clock skew).
+pub const MAX_REPLICA_SKEW_NS: i64 = 15 * 60 * 1_000_000_000;
+
+/// Refuses a replica identity that cannot be a source version's.
+pub fn check_replica(of: &ReplicaOf) -> Result<()> {
+    if of.mod_time_ns <= 0 || of.mod_time_ns > now_ns() + MAX_REPLICA_SKEW_NS {
+        return Err(StorageError::Refused(
+            "the replica's modification time is out of range".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::tests_support::object_version;
+
+    fn version(id: u128, t: i64) -> VersionRecord {
+        let mut v = object_version();
+        v.version_id = Some(Uuid::from_u128(id));
+        v.mod_time_ns = t;
+        v
+    }
+
+    fn ops(before: &ObjectRecord, after: &ObjectRecord) -> Vec<(ReplicationOp, i64)> {
+        changes(before, after)
+            .into_iter()
+            .map(|(op, v)| (op, v.mod_time_ns))
+            .collect()
+    }
+
+    #[test]
+    fn new_versions_markers_metadata_and_removals_are_changes() {
+        let before = ObjectRecord {
+            versions: vec![version(1, 10)],
+        };
+        let mut after = before.clone();
+        after.versions.insert(0, version(2, 20));
+        assert_eq!(ops(&before, &after), [(ReplicationOp::Object, 20)]);
+
+        let mut marker = version(3, 30);
+        marker.object = None;
+        let mut with_marker = before.clone();
+        with_marker.versions.insert(0, marker.clone());
+        assert_eq!(
+            ops(&before, &with_marker),
+            [(ReplicationOp::DeleteMarker, 30)]
+        );
+
+        let mut tagged = before.clone();
+        tagged.versions[0]
+            .object
+            .as_mut()
+            .unwrap()
+            .tags
+            .insert("a".into(), "b".into());
+        assert_eq!(ops(&before, &tagged), [(ReplicationOp::Metadata, 10)]);
+
+        let empty = ObjectRecord::default();
+        assert_eq!(ops(&before, &empty), [(ReplicationOp::VersionDelete, 10)]);
+    }
+
+    #[test]
+    fn replicas_lifecycle_markers_and_data_moves_are_not_changes() {
+        let before = ObjectRecord {
+            versions: vec![version(1, 10)],
+        };
+        let mut replica = version(2, 20);
+        replica.replication.replica = true;
+        let mut after = before.clone();
+        after.versions.insert(0, replica);
+        assert!(changes(&before, &after).is_empty());
+
+        let mut marker = version(3, 30);
+        marker.object = None;
+        marker.lifecycle_marker = true;
+        let mut after = before.clone();
+        after.versions.insert(0, marker);
+        assert!(changes(&before, &after).is_empty());
+
+        // A transition or a status update changes the record, not what replicates.
+        let mut moved = before.clone();
+        let obj = moved.versions[0].object.as_mut().unwrap();
+        obj.storage_class = "COLD".into();
+        obj.metadata_changed_ns = 99;
+        moved.versions[0].replication.targets.insert(
+            "arn".into(),
+            TargetReplication {
+                status: ReplicationState::Completed,
+                remote_version_id: None,
+            },
+        );
+        assert!(changes(&before, &moved).is_empty());
+    }
+
+    #[test]
+    fn replicas_take_their_place_by_modification_time() {
+        let mut rec = ObjectRecord {
+            versions: vec![version(3, 30), version(1, 10)],
+        };
+        rec.insert_replica(version(2, 20));
+        let times: Vec<i64> = rec.versions.iter().map(|v| v.mod_time_ns).collect();
+        assert_eq!(times, [30, 20, 10]);
+        rec.insert_replica(version(2, 20));
+        assert_eq!(rec.versions.len(), 3, "a retried replica replaces its copy");
+        rec.insert_replica(version(4, 40));
+        assert_eq!(rec.versions[0].mod_time_ns, 40);
+    }
+
+    #[test]
+    fn overall_status_aggregates_as_s3() {
+        let mut r = crate::meta::VersionReplication::default();
+        assert_eq!(r.overall(), None);
+        let t = |status| TargetReplication {
+            status,
+            remote_version_id: None,
+        };
+        r.targets.insert("a".into(), t(ReplicationState::Completed));
+        assert_eq!(r.overall(), Some("COMPLETED"));
+        r.targets.insert("b".into(), t(ReplicationState::Failed));
+        assert_eq!(r.overall(), Some("FAILED"));
+        r.targets.insert("c".into(), t(ReplicationState::Pending));
+        assert_eq!(
+            r.overall(),
+            Some("FAILED"),
+            "a failure shows while others are pending"
+        );
+        r.targets.remove("b");
+        assert_eq!(r.overall(), Some("PENDING"));
+        r.replica = true;
+        assert_eq!(r.overall(), Some("REPLICA"));
+    }
+}
