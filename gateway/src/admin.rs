@@ -145,6 +145,34 @@ impl S3Route for AdminRoute {
     }
 }
 
+/// Polls a long admin operation (`poll`) until `done` says it ended, with a progress bar in a
+/// terminal showing `progress` (position, length); returns the last status.
+pub async fn follow_progress(
+    poll: impl AsyncFn() -> anyhow::Result<serde_json::Value>,
+    progress: impl Fn(&serde_json::Value) -> (u64, u64),
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<serde_json::Value> {
+    use std::io::IsTerminal;
+    let bar = std::io::stdout()
+        .is_terminal()
+        .then(|| indicatif::ProgressBar::new(0));
+    loop {
+        let status = poll().await?;
+        if let Some(bar) = &bar {
+            let (position, length) = progress(&status);
+            bar.set_length(length);
+            bar.set_position(position);
+        }
+        if done(&status) {
+            if let Some(bar) = bar {
+                bar.finish();
+            }
+            return Ok(status);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
 /// An admin call's query string from its parameters, URL-encoded.
 pub fn query(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())

@@ -10,7 +10,6 @@ use s3s::{s3_error, S3Error, S3Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Subcommand)]
 pub enum ReplicateAction {
@@ -568,30 +567,22 @@ fn print_status(v: &Value) {
     }
 }
 
-/// Polls a resync until it is done, with a progress bar in a terminal.
+/// Polls a resync until it ends, with a progress bar in a terminal.
 async fn follow_resync(poll: impl AsyncFn() -> anyhow::Result<Value>) -> anyhow::Result<Value> {
-    use std::io::IsTerminal;
-    let bar = std::io::stdout()
-        .is_terminal()
-        .then(|| indicatif::ProgressBar::new(0));
-    loop {
-        let status = poll().await?;
-        if let Some(bar) = &bar {
-            bar.set_length(status["total"].as_u64().unwrap_or(0));
-            bar.set_position(status["done"].as_u64().unwrap_or(0));
-        }
-        if status["running"].as_bool() == Some(false) {
-            if let Some(bar) = bar {
-                bar.finish();
-            }
-            if status["finished"].as_bool() != Some(true) {
-                anyhow::bail!(
-                    "the resync stopped after {} version(s) (the node's log says why); run it again to continue",
-                    status["done"]
-                );
-            }
-            return Ok(status);
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = crate::admin::follow_progress(
+        poll,
+        |s| {
+            let done = s["done"].as_u64().unwrap_or(0);
+            (done, s["total"].as_u64().unwrap_or(0).max(done))
+        },
+        |s| s["running"].as_bool() == Some(false),
+    )
+    .await?;
+    if status["finished"].as_bool() != Some(true) {
+        anyhow::bail!(
+            "the resync stopped after {} version(s) (the node's log says why); run it again to continue",
+            status["done"]
+        );
     }
+    Ok(status)
 }

@@ -7,7 +7,6 @@ use crate::admin_lifecycle::{need, params};
 use clap::Subcommand;
 use s3s::{s3_error, S3Error, S3Result};
 use serde_json::{json, Value};
-use std::time::Duration;
 use tiering::{Kind, TierConfig, TierEdit, Tiering};
 
 #[derive(Subcommand)]
@@ -355,26 +354,15 @@ pub async fn run(
 
 /// Polls a drain until it is done, with a progress bar in a terminal.
 async fn follow_drain(poll: impl AsyncFn() -> anyhow::Result<Value>) -> anyhow::Result<Value> {
-    use std::io::IsTerminal;
-    let bar = std::io::stdout()
-        .is_terminal()
-        .then(|| indicatif::ProgressBar::new(0));
-    loop {
-        let status = poll().await?;
-        if let Some(bar) = &bar {
-            bar.set_length(status["total"].as_u64().unwrap_or(0));
-            bar.set_position(
-                status["recalled"].as_u64().unwrap_or(0) + status["failed"].as_u64().unwrap_or(0),
-            );
-        }
-        if status["done"].as_bool() == Some(true) {
-            if let Some(bar) = bar {
-                bar.finish();
-            }
-            return Ok(status);
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    crate::admin::follow_progress(
+        poll,
+        |s| {
+            let moved = s["recalled"].as_u64().unwrap_or(0) + s["failed"].as_u64().unwrap_or(0);
+            (moved, s["total"].as_u64().unwrap_or(0))
+        },
+        |s| s["done"].as_bool() == Some(true),
+    )
+    .await
 }
 
 fn print_tier(v: &Value) {

@@ -43,6 +43,9 @@ pub struct ObjectMeta {
     pub storage_class: Option<String>,
 }
 
+/// One part of a multipart replica: number, size, Content-MD5 and body.
+pub type SourcePart = (u32, u64, Option<String>, SdkBody);
+
 /// A failed call: the target's error code (if it gave one) and a message for operators.
 #[derive(Clone, Debug)]
 pub struct SendError(pub String);
@@ -99,6 +102,14 @@ fn rfc3339_to_datetime(s: &str) -> Result<aws_sdk_s3::primitives::DateTime, Send
         .map_err(|e| SendError(format!("bad retention date {s}: {e}")))
 }
 
+fn http_date(value: Option<&str>) -> Option<aws_sdk_s3::primitives::DateTime> {
+    aws_sdk_s3::primitives::DateTime::from_str(
+        value?,
+        aws_sdk_s3::primitives::DateTimeFormat::HttpDate,
+    )
+    .ok()
+}
+
 fn tag_query(tags: &BTreeMap<String, String>) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(tags)
@@ -116,6 +127,46 @@ macro_rules! replica {
                     .insert(REPLICA_MTIME_HEADER, of.mod_time_ns.to_string());
             }
         })
+    }};
+}
+
+/// Sets what a replica is written with besides its bytes (the same setters on PutObject and
+/// CreateMultipartUpload): content headers, user metadata, storage class, tags, object lock.
+macro_rules! with_meta {
+    ($req:expr, $meta:expr) => {{
+        let meta: &ObjectMeta = $meta;
+        let h = &meta.headers;
+        let mut req = $req
+            .set_content_type(h.content_type.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_language(h.content_language.clone())
+            .set_cache_control(h.cache_control.clone())
+            .set_website_redirect_location(h.website_redirect_location.clone())
+            .set_metadata(Some(meta.user_metadata.clone().into_iter().collect()))
+            .set_storage_class(meta.storage_class.as_deref().map(StorageClass::from));
+        if let Some(e) = http_date(h.expires.as_deref()) {
+            #[allow(deprecated)]
+            {
+                req = req.expires(e);
+            }
+        }
+        if !meta.tags.is_empty() {
+            req = req.tagging(tag_query(&meta.tags));
+        }
+        if let Some((mode, until)) = &meta.retention {
+            req = req
+                .object_lock_mode(mode.as_str().into())
+                .object_lock_retain_until_date(rfc3339_to_datetime(until)?);
+        }
+        if let Some(hold) = meta.legal_hold {
+            req = req.object_lock_legal_hold_status(if hold {
+                ObjectLockLegalHoldStatus::On
+            } else {
+                ObjectLockLegalHoldStatus::Off
+            });
+        }
+        req
     }};
 }
 
@@ -189,98 +240,42 @@ impl TargetClient {
         md5: Option<String>,
         body: SdkBody,
     ) -> Result<Option<String>, SendError> {
-        let h = &meta.headers;
-        let mut req = self
+        let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_length(size as i64)
             .set_content_md5(md5)
-            .set_content_type(h.content_type.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_disposition(h.content_disposition.clone())
-            .set_content_language(h.content_language.clone())
-            .set_cache_control(h.cache_control.clone())
-            .set_website_redirect_location(h.website_redirect_location.clone())
-            .set_metadata(Some(meta.user_metadata.clone().into_iter().collect()))
-            .set_storage_class(meta.storage_class.as_deref().map(StorageClass::from))
             .body(body);
-        if let Some(e) = h.expires.as_deref().and_then(|e| {
-            aws_sdk_s3::primitives::DateTime::from_str(
-                e,
-                aws_sdk_s3::primitives::DateTimeFormat::HttpDate,
-            )
-            .ok()
-        }) {
-            #[allow(deprecated)]
-            {
-                req = req.expires(e);
-            }
-        }
-        if !meta.tags.is_empty() {
-            req = req.tagging(tag_query(&meta.tags));
-        }
-        if let Some((mode, until)) = &meta.retention {
-            req = req
-                .object_lock_mode(mode.as_str().into())
-                .object_lock_retain_until_date(rfc3339_to_datetime(until)?);
-        }
-        if let Some(hold) = meta.legal_hold {
-            req = req.object_lock_legal_hold_status(if hold {
-                ObjectLockLegalHoldStatus::On
-            } else {
-                ObjectLockLegalHoldStatus::Off
-            });
-        }
+        let req = with_meta!(req, meta);
         let out = replica!(req, Some(of)).send().await.map_err(failed)?;
         Ok(out.version_id().map(str::to_owned))
     }
 
-    /// Writes a multipart object with the source's part sizes (so its ETag is the source's);
-    /// `parts` yields each part's size, MD5 (base64) and body in order.
+    /// Writes a multipart object with the source's part numbers and sizes (so its ETag and
+    /// `partNumber` reads are the source's); `parts` yields each part's number, size, MD5
+    /// (base64, when the part's ETag is one) and body in order.
     pub async fn put_multipart(
         &self,
         key: &str,
         of: ReplicaOf,
         meta: &ObjectMeta,
-        mut parts: tokio::sync::mpsc::Receiver<Result<(u64, String, SdkBody), SendError>>,
+        mut parts: tokio::sync::mpsc::Receiver<Result<SourcePart, SendError>>,
     ) -> Result<Option<String>, SendError> {
-        let h = &meta.headers;
-        let mut req = self
+        let req = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
-            .key(key)
-            .set_content_type(h.content_type.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_disposition(h.content_disposition.clone())
-            .set_content_language(h.content_language.clone())
-            .set_cache_control(h.cache_control.clone())
-            .set_metadata(Some(meta.user_metadata.clone().into_iter().collect()))
-            .set_storage_class(meta.storage_class.as_deref().map(StorageClass::from));
-        if !meta.tags.is_empty() {
-            req = req.tagging(tag_query(&meta.tags));
-        }
-        if let Some((mode, until)) = &meta.retention {
-            req = req
-                .object_lock_mode(mode.as_str().into())
-                .object_lock_retain_until_date(rfc3339_to_datetime(until)?);
-        }
-        if let Some(hold) = meta.legal_hold {
-            req = req.object_lock_legal_hold_status(if hold {
-                ObjectLockLegalHoldStatus::On
-            } else {
-                ObjectLockLegalHoldStatus::Off
-            });
-        }
+            .key(key);
+        let req = with_meta!(req, meta);
         let created = replica!(req, Some(of)).send().await.map_err(failed)?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
         let result = async {
             let mut done = Vec::new();
             while let Some(part) = parts.recv().await {
-                let (size, md5, body) = part?;
-                let number = done.len() as i32 + 1;
+                let (number, size, md5, body) = part?;
+                let number = number as i32;
                 let out = self
                     .client
                     .upload_part()
@@ -289,7 +284,7 @@ impl TargetClient {
                     .upload_id(&upload_id)
                     .part_number(number)
                     .content_length(size as i64)
-                    .content_md5(md5)
+                    .set_content_md5(md5)
                     .body(body)
                     .send()
                     .await
@@ -367,8 +362,17 @@ impl TargetClient {
             .key(key)
             .version_id(version_id)
             .bypass_governance_retention(true);
-        replica!(req, Some(of)).send().await.map_err(failed)?;
-        Ok(())
+        match replica!(req, Some(of)).send().await {
+            Ok(_) => Ok(()),
+            // The target never had that version (or no longer has it): nothing to delete.
+            Err(SdkError::ServiceError(s))
+                if s.raw().status().as_u16() == 404
+                    || matches!(s.err().code(), Some("NoSuchVersion" | "InvalidArgument")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(failed(e)),
+        }
     }
 
     /// Sets a replica version's tags, retention and legal hold to the source's.

@@ -77,18 +77,6 @@ fn invalid(code: &'static str, message: impl Into<String>) -> Invalid {
     }
 }
 
-/// Storage classes a replica may be written with.
-pub const STORAGE_CLASSES: &[&str] = &[
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "GLACIER_IR",
-];
-
 /// The parts of a Strata target ARN, `arn:strata:replication::<id>:<bucket>`.
 pub fn parse_arn(arn: &str) -> Option<(&str, &str)> {
     let rest = arn.strip_prefix("arn:strata:replication::")?;
@@ -134,7 +122,7 @@ impl Configuration {
                 return Err(invalid("InvalidArgument", "Invalid bucket ARN."));
             }
             if let Some(class) = &rule.storage_class {
-                if !STORAGE_CLASSES.contains(&class.as_str()) {
+                if !tiering::config::BUILT_IN_CLASSES.contains(&class.as_str()) {
                     return Err(invalid(
                         "InvalidStorageClass",
                         format!("The storage class you specified is not valid: {class}"),

@@ -78,8 +78,8 @@ pub struct Replicator {
     wake: tokio::sync::Notify,
     /// Per target: when the bandwidth limit lets the next byte go.
     pacing: Mutex<HashMap<String, std::time::Instant>>,
-    /// Resyncs running, by (bucket, target).
-    resyncs: Mutex<HashSet<(String, String)>>,
+    /// Resyncs running, by (bucket, target), with the versions the bucket had when each began.
+    resyncs: Mutex<HashMap<(String, String), u64>>,
     /// The first retry delay; it doubles per failure up to 5 min.
     min_backoff: std::time::Duration,
 }
@@ -118,8 +118,9 @@ impl ReplicationHook for Hook {
             .targets_for(key, tags, op, |arn| {
                 r.targets.get(arn).is_some_and(|t| t.config.version_deletes)
             })
+            // A target the node could not load (an unset secret) still gets its entries: they
+            // wait in the queue until it is fixed.
             .into_iter()
-            .filter(|arn| r.targets.get(arn).is_some())
             .collect()
     }
 
@@ -161,7 +162,7 @@ impl Replicator {
             counters: Mutex::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
             pacing: Mutex::new(HashMap::new()),
-            resyncs: Mutex::new(HashSet::new()),
+            resyncs: Mutex::new(HashMap::new()),
             min_backoff,
         });
         if !store.set_replication(Arc::new(Hook(Arc::downgrade(&r)))) {

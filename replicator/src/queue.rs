@@ -148,6 +148,7 @@ impl Queue {
                         size = max(size, excluded.size),
                         remote_version = coalesce(excluded.remote_version, remote_version),
                         attempts = 0,
+                        failed = 0,
                         due = min(due, excluded.due)",
                 )
                 .map_err(err)?;
@@ -180,22 +181,27 @@ impl Queue {
         busy: impl Fn(i64) -> bool,
     ) -> Result<Vec<Queued>, String> {
         let db = self.db.lock().expect("lock");
+        // Paused targets are left out in SQL (they may hold any number of due entries); the
+        // few entries being sent are skipped below.
+        let paused = vec!["?"; skip.len()].join(",");
         let mut stmt = db
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM queue q WHERE due <= ?1
+                "SELECT {COLUMNS} FROM queue q WHERE due <= ? AND target NOT IN ({paused})
                  AND NOT EXISTS (SELECT 1 FROM queue p WHERE p.bucket = q.bucket AND p.key = q.key
                                  AND p.target = q.target AND p.id < q.id)
-                 ORDER BY due, id LIMIT ?2"
+                 ORDER BY due, id LIMIT ?"
             ))
             .map_err(err)?;
         let mut out = Vec::new();
-        // Paused and busy entries are filtered here; ask for more so a page is not all theirs.
+        let mut args: Vec<rusqlite::types::Value> = vec![now_ns.into()];
+        args.extend(skip.iter().map(|t| t.clone().into()));
+        args.push(((limit + crate::WORKERS) as i64).into());
         let rows = stmt
-            .query_map(params![now_ns, (limit * 4 + 64) as i64], row)
+            .query_map(rusqlite::params_from_iter(args), row)
             .map_err(err)?;
         for r in rows {
             let q = r.map_err(err)?;
-            if skip.contains(&q.target) || busy(q.id) {
+            if busy(q.id) {
                 continue;
             }
             out.push(q);
@@ -223,6 +229,18 @@ impl Queue {
             )
             .map_err(err)?;
         Ok(n == 1)
+    }
+
+    /// An object entry whose object reached the target while a later change merged into it
+    /// keeps only what is left to send: the metadata (unless a new object took its place).
+    pub fn delivered(&self, id: i64, mod_time_ns: i64) -> Result<(), String> {
+        let db = self.db.lock().expect("lock");
+        db.execute(
+            "UPDATE queue SET op = 'metadata' WHERE id = ?1 AND op = 'object' AND mod_time = ?2",
+            params![id, mod_time_ns],
+        )
+        .map_err(err)?;
+        Ok(())
     }
 
     /// Records a failed attempt: due again at `due_ns`; `failed` once the budget ran out.
@@ -468,5 +486,10 @@ mod tests {
                 .is_empty(),
             "paused"
         );
+        // A new change to a failed entry's version starts its budget afresh.
+        q.postpone(first.id, first.seq, 1000, true, "down").unwrap();
+        q.push(&[entry("k", 1, ReplicationOp::Metadata)], 30)
+            .unwrap();
+        assert!(q.failed(None, 10).unwrap().is_empty());
     }
 }

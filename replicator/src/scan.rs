@@ -111,11 +111,12 @@ fn op_of(v: &VersionRecord) -> ReplicationOp {
     }
 }
 
-/// Queues `e` and marks its version PENDING for the target.
+/// Queues `e` and marks its version PENDING for the target, both under the key's lock (the
+/// entry first, as on the commit path), so a send cannot finish in between.
 async fn queue_and_mark(r: &Replicator, e: ReplicationEntry) -> Result<(), String> {
-    r.queue.push(std::slice::from_ref(&e), now_ns())?;
     let set = r.store.set_for(&e.bucket, &e.key);
-    match set
+    let mut queued = Ok(());
+    let marked = set
         .set_replication_status(
             &e.bucket,
             &e.key,
@@ -126,9 +127,14 @@ async fn queue_and_mark(r: &Replicator, e: ReplicationEntry) -> Result<(), Strin
                 status: ReplicationState::Pending,
                 remote_version_id: e.remote_version_id.clone(),
             },
+            || {
+                queued = r.queue.push(std::slice::from_ref(&e), now_ns());
+                queued.is_ok()
+            },
         )
-        .await
-    {
+        .await;
+    queued?;
+    match marked {
         Ok(()) | Err(storage::StorageError::PreconditionFailed) => {}
         Err(err) => return Err(err.to_string()),
     }
@@ -167,7 +173,6 @@ pub async fn requeue(r: &Arc<Replicator>, bucket: &str) -> Result<(), String> {
         for (key, v) in &versions {
             for (target, state) in &v.replication.targets {
                 if state.status != ReplicationState::Completed
-                    && r.targets.get(target).is_some()
                     && !r.queue.contains(bucket, key, v.version_id, target)?
                 {
                     r.queue
@@ -178,10 +183,7 @@ pub async fn requeue(r: &Arc<Replicator>, bucket: &str) -> Result<(), String> {
             for arn in config.destinations() {
                 let existing =
                     rule_for(&config, key, v, arn).is_some_and(|rule| rule.existing_objects);
-                if existing
-                    && !v.replication.targets.contains_key(arn)
-                    && r.targets.get(arn).is_some()
-                {
+                if existing && !v.replication.targets.contains_key(arn) {
                     queue_and_mark(r, entry(bucket, key, v, arn, op_of(v))).await?;
                     queued += 1;
                 }
@@ -204,7 +206,7 @@ pub struct ResyncStatus {
     pub done: u64,
     /// Versions the target lacked (queued).
     pub queued: u64,
-    /// Versions in the bucket when the resync started.
+    /// Versions in the bucket when the resync started (0 while they are being counted).
     pub total: u64,
     /// The last key fully checked (a restarted resync continues after it).
     pub cursor: String,
@@ -236,11 +238,28 @@ impl Replicator {
             return Err(format!("no replication target {target}"));
         }
         let job = (bucket.to_owned(), target.to_owned());
-        if !self.resyncs.lock().expect("lock").insert(job.clone()) {
-            return Ok(()); // already running
+        {
+            let mut running = self.resyncs.lock().expect("lock");
+            if running.contains_key(&job) {
+                return Ok(());
+            }
+            running.insert(job.clone(), 0);
         }
+        // A finished resync starts over; a stopped one goes on from its cursor.
+        let (cursor, done, queued) = match self.queue.resync_state(bucket, target)? {
+            Some((cursor, done, queued, false)) => (cursor, done, queued),
+            _ => (String::new(), 0, 0),
+        };
+        self.queue
+            .set_resync(bucket, target, &cursor, done, queued, false)?;
         let (r, bucket, target) = (self.clone(), bucket.to_owned(), target.to_owned());
         tokio::spawn(async move {
+            match count_versions(&r, &bucket).await {
+                Ok(total) => {
+                    r.resyncs.lock().expect("lock").insert(job.clone(), total);
+                }
+                Err(e) => tracing::warn!(%bucket, error = %e, "cannot count versions"),
+            }
             if let Err(e) = r.run_resync(&bucket, &target, &config).await {
                 tracing::warn!(%bucket, target_arn = %target, error = %e, "resync stopped");
             }
@@ -255,12 +274,10 @@ impl Replicator {
         target: &str,
         config: &crate::Configuration,
     ) -> Result<(), String> {
-        let (cursor, mut done, mut queued) = match self.queue.resync_state(bucket, target)? {
-            Some((cursor, done, queued, false)) => (cursor, done, queued),
-            _ => (String::new(), 0, 0),
-        };
-        self.queue
-            .set_resync(bucket, target, &cursor, done, queued, false)?;
+        let (cursor, mut done, mut queued, _) = self
+            .queue
+            .resync_state(bucket, target)?
+            .ok_or("the resync has no state")?;
         let client = self
             .targets
             .get(target)
@@ -307,11 +324,12 @@ impl Replicator {
 
     /// Where the resync of `bucket` to `target` stands.
     pub async fn resync_status(&self, bucket: &str, target: &str) -> Result<ResyncStatus, String> {
-        let running = self
+        let total = self
             .resyncs
             .lock()
             .expect("lock")
-            .contains(&(bucket.to_owned(), target.to_owned()));
+            .get(&(bucket.to_owned(), target.to_owned()))
+            .copied();
         let (cursor, done, queued, finished) = self
             .queue
             .resync_state(bucket, target)?
@@ -321,10 +339,10 @@ impl Replicator {
             target: target.to_owned(),
             done,
             queued,
-            total: count_versions(self, bucket).await?.max(done),
+            total: total.unwrap_or(done).max(done),
+            running: total.is_some(),
             cursor,
             finished,
-            running,
         })
     }
 

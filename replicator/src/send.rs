@@ -95,21 +95,36 @@ pub(crate) async fn probe(r: Arc<Replicator>) {
     }
 }
 
+/// How long one send may take before it counts as failed: a target that accepts a
+/// connection and then stops reading must not hold a worker for ever. Two minutes plus the
+/// object's bytes at 1 MiB/s (or the target's bandwidth limit, if lower).
+fn send_deadline(entry: &Queued, target: &Target) -> Duration {
+    let floor = target.config.bandwidth.unwrap_or(1 << 20).min(1 << 20);
+    Duration::from_secs(120 + entry.size / floor)
+}
+
 async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
     let Some(target) = r.targets.get(&entry.target) else {
-        postpone(r, &entry, "the replication target is no longer registered").await;
+        postpone(
+            r,
+            &entry,
+            "the replication target is not loaded (see the node's log)",
+        )
+        .await;
         return;
     };
-    match send(r, &target, &entry).await {
-        Ok(sent) => {
+    let sent = tokio::time::timeout(send_deadline(&entry, &target), send(r, &target, &entry))
+        .await
+        .unwrap_or_else(|_| Err(SendError("the target did not finish in time".into())));
+    match sent {
+        Ok(Sent::Gone) => {
             r.reached(&entry.target, true);
-            let retired = r.queue.finish(entry.id, entry.seq).unwrap_or_else(|e| {
+            if let Err(e) = r.queue.finish(entry.id, entry.seq) {
                 tracing::error!(error = %e, "cannot retire a replication entry");
-                false
-            });
-            let Sent::Done(remote_version_id) = sent else {
-                return;
-            };
+            }
+        }
+        Ok(Sent::Done(remote_version_id)) => {
+            r.reached(&entry.target, true);
             r.count(&entry.target, |c| {
                 if entry.op == ReplicationOp::Object {
                     c.replicated_objects += 1;
@@ -121,9 +136,52 @@ async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
                     }
                 }
             });
-            // A change merged meanwhile keeps the version PENDING until it is sent too.
-            if retired && entry.op != ReplicationOp::VersionDelete {
-                set_status(r, &entry, ReplicationState::Completed, remote_version_id).await;
+            if entry.op == ReplicationOp::VersionDelete {
+                if let Err(e) = r.queue.finish(entry.id, entry.seq) {
+                    tracing::error!(error = %e, "cannot retire a replication entry");
+                }
+                return;
+            }
+            // Retired and marked COMPLETED under the key's lock, so a change committing now
+            // (which queues before it commits) cannot be marked done by this send. A change
+            // merged meanwhile keeps the entry (and the version PENDING): the object is there,
+            // so only its metadata is left to send, to the copy just written.
+            let mut retired = false;
+            let result = r
+                .store
+                .set_for(&entry.bucket, &entry.key)
+                .set_replication_status(
+                    &entry.bucket,
+                    &entry.key,
+                    entry.version_id,
+                    entry.mod_time_ns,
+                    &entry.target,
+                    TargetReplication {
+                        status: ReplicationState::Completed,
+                        remote_version_id: remote_version_id
+                            .clone()
+                            .or(entry.remote_version_id.clone()),
+                    },
+                    || {
+                        retired = r.queue.finish(entry.id, entry.seq).unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "cannot retire a replication entry");
+                            false
+                        });
+                        retired
+                    },
+                )
+                .await;
+            if !retired {
+                let _ = r.queue.delivered(entry.id, entry.mod_time_ns);
+                if remote_version_id.is_some() {
+                    set_status(r, &entry, ReplicationState::Pending, remote_version_id).await;
+                }
+            }
+            match result {
+                Ok(()) | Err(StorageError::PreconditionFailed) => {}
+                Err(e) => {
+                    tracing::warn!(bucket = %entry.bucket, key = %entry.key, error = %e, "could not record the replication status")
+                }
             }
         }
         Err(e) => {
@@ -171,6 +229,7 @@ async fn set_status(
                 status,
                 remote_version_id,
             },
+            || true,
         )
         .await;
     match result {
@@ -314,8 +373,7 @@ async fn send_object(
             for part in parts {
                 let end = start + part.size;
                 let body = r.body(&target, &entry, view.clone(), start, end).await;
-                let item =
-                    body.map(|b| (part.size, content_md5(&part.etag).unwrap_or_default(), b));
+                let item = body.map(|b| (part.number, part.size, content_md5(&part.etag), b));
                 if tx.send(item).await.is_err() {
                     return;
                 }

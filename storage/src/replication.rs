@@ -139,7 +139,7 @@ pub fn changes(before: &ObjectRecord, after: &ObjectRecord) -> Vec<(ReplicationO
     }
     // A removed replica counts too: with version deletes replicated both ways, deleting a
     // version at either site removes it at the other (the replicated delete itself is not
-    // sent on, see `Plan::from_replication`).
+    // sent on, see `Plan::not_replicated`).
     for old in &before.versions {
         let gone = !after
             .versions
@@ -169,6 +169,14 @@ impl ErasureSet {
         let mut entries = Vec::new();
         for (op, version) in changes(before, after) {
             for target in hook.targets(bucket, key, op, &version) {
+                // A version delete goes only where the version went (a replica's source has
+                // it too); a target that never had it has nothing to delete.
+                if op == ReplicationOp::VersionDelete
+                    && !version.replication.replica
+                    && !version.replication.targets.contains_key(&target)
+                {
+                    continue;
+                }
                 // A version the target never got (written before the rule, or before a tag
                 // change made it match) goes whole, not as a metadata change.
                 let op = match op {
@@ -234,7 +242,11 @@ impl ErasureSet {
     }
 
     /// Records how replication of version `version_id` (modified at `mod_time_ns`) to
-    /// `target` went. `PreconditionFailed` when the version is gone or was replaced.
+    /// `target` went, once `first` (run under the key's lock, before anything is read) says
+    /// so: the queue retires or adds the entry there, so no change committing meanwhile can
+    /// come between the queue and the status. `PreconditionFailed` when the version is gone or
+    /// was replaced.
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_replication_status(
         &self,
         bucket: &str,
@@ -243,8 +255,12 @@ impl ErasureSet {
         mod_time_ns: i64,
         target: &str,
         state: TargetReplication,
+        first: impl FnOnce() -> bool,
     ) -> Result<()> {
         let _guard = self.locks.lock(bucket, key).await;
+        if !first() {
+            return Ok(());
+        }
         let records = self.read_records(bucket, key).await;
         let plan = self.plan(&records, |_, rec| {
             let v = rec
@@ -285,10 +301,23 @@ impl ErasureSet {
 }
 
 impl ObjectRecord {
-    /// Adds a replica version in its place by modification time (newest first), replacing a
-    /// copy of the same version written before (a retried replication).
-    pub(crate) fn insert_replica(&mut self, version: VersionRecord) {
-        self.versions.retain(|v| v.version_id != version.version_id);
+    /// Adds a replica version in its place by modification time (newest first). A copy of
+    /// the same version written before (a retried send) is kept as it is; any other version
+    /// of that id is refused, so a replica can never replace a local or a locked version.
+    pub(crate) fn insert_replica(&mut self, version: VersionRecord, now: i64) -> Result<()> {
+        if let Some(i) = self.position(version.version_id) {
+            let old = &self.versions[i];
+            if old.replication.replica && old.fingerprint() == version.fingerprint() {
+                return Ok(());
+            }
+            if !old.replication.replica || old.mod_time_ns != version.mod_time_ns {
+                return Err(StorageError::Refused(
+                    "a different version with the replica's id exists".into(),
+                ));
+            }
+            old.check_unlocked(now, false)?;
+            self.versions.remove(i);
+        }
         let key = |v: &VersionRecord| (v.mod_time_ns, v.version_id);
         let at = self
             .versions
@@ -296,6 +325,7 @@ impl ObjectRecord {
             .position(|v| key(v) < key(&version))
             .unwrap_or(self.versions.len());
         self.versions.insert(at, version);
+        Ok(())
     }
 }
 
@@ -400,13 +430,29 @@ mod tests {
         let mut rec = ObjectRecord {
             versions: vec![version(3, 30), version(1, 10)],
         };
-        rec.insert_replica(version(2, 20));
+        let replica = |id, t| {
+            let mut v = version(id, t);
+            v.replication.replica = true;
+            v
+        };
+        rec.insert_replica(replica(2, 20), 0).unwrap();
         let times: Vec<i64> = rec.versions.iter().map(|v| v.mod_time_ns).collect();
         assert_eq!(times, [30, 20, 10]);
-        rec.insert_replica(version(2, 20));
-        assert_eq!(rec.versions.len(), 3, "a retried replica replaces its copy");
-        rec.insert_replica(version(4, 40));
+        rec.insert_replica(replica(2, 20), 0).unwrap();
+        assert_eq!(rec.versions.len(), 3, "a retried replica keeps its copy");
+        rec.insert_replica(replica(4, 40), 0).unwrap();
         assert_eq!(rec.versions[0].mod_time_ns, 40);
+        assert!(
+            rec.insert_replica(replica(3, 30), 0).is_err(),
+            "a local version is never replaced by a replica"
+        );
+        let mut locked = replica(2, 20);
+        locked.object.as_mut().unwrap().etag = "other".into();
+        rec.versions[2].object.as_mut().unwrap().legal_hold = true;
+        assert!(
+            rec.insert_replica(locked, 0).is_err(),
+            "a locked replica is not replaced"
+        );
     }
 
     #[test]

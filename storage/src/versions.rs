@@ -79,14 +79,23 @@ impl ObjectRecord {
     }
 
     /// Adds a new newest version. A `null` version replaces the existing `null` version, which
-    /// must not be locked; returns the replaced version.
-    fn push_version(&mut self, version: VersionRecord, now: i64) -> Result<Option<VersionRecord>> {
+    /// must not be locked; returns the replaced version. A version never sorts below the
+    /// newest one: a replica from a site whose clock runs ahead may carry a later time than
+    /// ours, and versions stay ordered by time so both sites agree on the current one.
+    fn push_version(
+        &mut self,
+        mut version: VersionRecord,
+        now: i64,
+    ) -> Result<Option<VersionRecord>> {
         let mut replaced = None;
         if version.version_id.is_none() {
             if let Some(i) = self.position(None) {
                 self.versions[i].check_unlocked(now, false)?;
                 replaced = Some(self.versions.remove(i));
             }
+        }
+        if let Some(newest) = self.versions.first() {
+            version.mod_time_ns = version.mod_time_ns.max(newest.mod_time_ns + 1);
         }
         self.versions.insert(0, version);
         Ok(replaced)
@@ -129,8 +138,9 @@ pub(crate) struct Plan<T> {
     pub changed: bool,
     /// Remote objects (tier, remote key) the change stops referencing.
     pub released: Vec<(String, String)>,
-    /// The change is itself a replicated one (a replica's delete): it is not sent on.
-    pub from_replication: bool,
+    /// The change is not replicated: a replica's own write or delete (never sent on), or
+    /// lifecycle's action (AWS replicates neither).
+    pub not_replicated: bool,
     pub outcome: T,
 }
 
@@ -160,7 +170,7 @@ impl ErasureSet {
                 .into_iter()
                 .filter(|r| !still.contains(r))
                 .collect(),
-            from_replication: false,
+            not_replicated: false,
             outcome,
         };
         for (d, rec) in records.iter().enumerate() {
@@ -198,7 +208,7 @@ impl ErasureSet {
         previous: &[Option<Option<ObjectRecord>>],
         plan: &mut Plan<T>,
     ) -> Result<()> {
-        if !plan.from_replication {
+        if !plan.not_replicated {
             if let Some(d) = plan.records.iter().position(Option::is_some) {
                 let before = previous[d].clone().flatten().unwrap_or_default();
                 let after = plan.records[d].clone().flatten().unwrap_or_default();
@@ -320,12 +330,14 @@ impl ErasureSet {
             version.version_id = of.version_id;
             version.mod_time_ns = of.mod_time_ns;
             version.replication.replica = true;
-            return self.plan(records, |d, rec| {
+            let mut plan = self.plan(records, |d, rec| {
                 let mut v = version.clone();
                 per_drive(d, &mut v);
-                rec.insert_replica(v);
+                rec.insert_replica(v, now)?;
                 Ok(version.clone())
-            });
+            })?;
+            plan.not_replicated = true;
+            return Ok(plan);
         }
         self.plan(records, |d, rec| {
             let mut v = version.clone();
@@ -338,7 +350,10 @@ impl ErasureSet {
                 rec.versions.clear();
             }
             rec.push_version(v, now)?;
-            Ok(version.clone())
+            Ok(VersionRecord {
+                mod_time_ns: rec.versions[0].mod_time_ns,
+                ..version.clone()
+            })
         })
     }
 
@@ -377,13 +392,13 @@ impl ErasureSet {
                 },
             };
             let mut plan = self.plan(&records, |_, rec| {
-                rec.insert_replica(marker.clone());
+                rec.insert_replica(marker.clone(), now)?;
                 Ok(Deleted {
                     version_id: of.version_id,
                     delete_marker: true,
                 })
             })?;
-            plan.from_replication = true;
+            plan.not_replicated = true;
             return self.apply(bucket, key, &records, plan, &[]).await;
         }
         let mut plan = self.plan(&records, |_, rec| {
@@ -413,7 +428,8 @@ impl ErasureSet {
                 opts.by_lifecycle,
             )
         })?;
-        plan.from_replication = opts.replica.is_some();
+        // Lifecycle's actions are not replicated (AWS), nor is a replicated delete sent on.
+        plan.not_replicated = opts.replica.is_some() || opts.by_lifecycle;
         self.apply(bucket, key, &records, plan, &[]).await
     }
 
@@ -531,6 +547,16 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(rec.versions.len(), 3);
+    }
+
+    #[test]
+    fn a_new_version_never_sorts_below_a_replica_from_a_clock_ahead() {
+        let mut rec = ObjectRecord {
+            versions: vec![marker(Some(Uuid::now_v7()), 1_000)],
+        };
+        rec.push_version(marker(Some(Uuid::now_v7()), 900), 900)
+            .unwrap();
+        assert_eq!(rec.versions[0].mod_time_ns, 1_001);
     }
 
     #[test]

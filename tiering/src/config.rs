@@ -114,8 +114,8 @@ impl fmt::Debug for TierConfig {
     }
 }
 
-/// The S3 storage classes a tier cannot take as its name.
-const BUILT_IN_CLASSES: &[&str] = &[
+/// S3's own storage classes (AWS's `StorageClass` enum): a tier cannot take one as its name.
+pub const BUILT_IN_CLASSES: &[&str] = &[
     "STANDARD",
     "REDUCED_REDUNDANCY",
     "STANDARD_IA",
