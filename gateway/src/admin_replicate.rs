@@ -228,7 +228,7 @@ pub async fn route(
                 .await
                 .map_err(invalid)?;
             // New credentials may fix what failed: try again now.
-            r.retry(None, Some(arn)).map_err(internal)?;
+            r.retry(None, Some(arn)).await.map_err(internal)?;
             Ok(serde_json::to_value(changed.masked()).map_err(internal)?)
         }
         ("DELETE", "replicate/target") => {
@@ -251,6 +251,7 @@ pub async fn route(
             };
             let n = r
                 .retry(id, p.get("target").map(String::as_str))
+                .await
                 .map_err(internal)?;
             Ok(json!({ "retried": n }))
         }
@@ -263,7 +264,7 @@ pub async fn route(
         ("POST", "replicate/resync") => {
             let bucket = need(&p, "bucket")?;
             let target = need(&p, "target")?;
-            r.resync(bucket, target).map_err(invalid)?;
+            r.resync(bucket, target).await.map_err(invalid)?;
             Ok(json!({ "bucket": bucket, "target": target, "started": true }))
         }
         ("GET", "replicate/resync") => {

@@ -12,7 +12,7 @@
 4. A's PUT rate (4 KiB, 16 at once, 10 s) into the replicated bucket next to a bucket without
    replication, with B up (replication runs meanwhile, on the same two cores).
 
-Usage: integration/bench/replication.py
+Usage: integration/bench/replication.py [big small lag drain rate]   (default: all, in that order)
 Needs the release binaries (cargo build --release -p strata-gateway -p strata-bench)."""
 
 import json
@@ -106,7 +106,7 @@ def throughput(a, b, size, label):
     }
 
 
-def lag(a, b, rate=200, seconds=20, writers=4):
+def lag(a, b, rate=200, seconds=20, writers=8):
     bucket = "lag"
     replicated_pair(a, b, bucket)
     acked, seen = {}, {}
@@ -178,45 +178,65 @@ def drain_after_outage(a, b, count=10_000):
 
 
 def put_rate(a, b):
-    replicated_pair(a, b, "on")
-    a.client().create_bucket(Bucket="off")
-    off = bench(a, "off", "put", "4KiB", 10, 16, "rate")
-    on = bench(a, "on", "put", "4KiB", 10, 16, "rate")
-    return {"on": field(on, "ops/s"), "off": field(off, "ops/s")}
+    arn = replicated_pair(a, b, "rate-on")
+    versioned(a.client(), "rate-off")  # the same kind of bucket, without a replication rule
+    off = bench(a, "rate-off", "put", "4KiB", 10, 16, "rate")
+    on = bench(a, "rate-on", "put", "4KiB", 10, 16, "rate")
+    drain_time(a, "rate-on")
+    # The same with the target paused: what the write path itself pays (marking, queueing),
+    # without the replication traffic that shares the two cores.
+    admin(a, "replicate", "pause", arn)
+    queued = bench(a, "rate-on", "put", "4KiB", 10, 16, "paused")
+    admin(a, "replicate", "resume", arn)
+    return {"on": field(on, "ops/s"), "off": field(off, "ops/s"), "queued": field(queued, "ops/s")}
 
 
 def main():
+    which = set(sys.argv[1:]) or {"big", "small", "lag", "drain", "rate"}
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         env = {"STRATA_LOG": "warn"}
+        for site in ("a", "b"):
+            (work / site).mkdir()
         a = Strata(work / "a" / "data", env=env).start()
         b = Strata(work / "b" / "data", env=env).start()
         try:
-            rows = []
-            for size, label in (("64MiB", "big"), ("4KiB", "small")):
-                t = throughput(a, b, size, label)
-                print(f"throughput {t['what']}: replicated {t['replicated_mibs']:.1f} MiB/s {t['replicated_ops']:.1f} obj/s, "
-                      f"direct {t['direct_mibs']:.1f} MiB/s {t['direct_ops']:.1f} obj/s ({t['objects']:.0f} objects)", flush=True)  # fmt: skip
-                rows.append(t)
-            lg = lag(a, b)
-            print(f"lag at {lg['rate']:.0f} PUT/s: p50 {lg['p50_ms']:.0f} ms, p99 {lg['p99_ms']:.0f} ms, max {lg['max_ms']:.0f} ms, "
-                  f"{lg['missing']} never seen", flush=True)  # fmt: skip
-            dr = drain_after_outage(a, b)
-            print(f"drain of {dr['objects']} after an outage: {dr['seconds']:.1f} s ({dr['ops']:.0f} obj/s)", flush=True)
-            pr = put_rate(a, b)
-            print(f"source PUT 4 KiB: replication on {pr['on']:.0f}/s, off {pr['off']:.0f}/s, ratio {pr['on'] / pr['off']:.2f}", flush=True)
+            rows, lg, dr, pr = {}, None, None, None
+            for label, size in (("big", "64MiB"), ("small", "4KiB")):
+                if label in which:
+                    t = throughput(a, b, size, label)
+                    print(f"throughput {t['what']}: replicated {t['replicated_mibs']:.1f} MiB/s {t['replicated_ops']:.1f} obj/s, "
+                          f"direct {t['direct_mibs']:.1f} MiB/s {t['direct_ops']:.1f} obj/s ({t['objects']:.0f} objects)", flush=True)  # fmt: skip
+                    rows[label] = t
+            if "lag" in which:
+                lg = lag(a, b)
+                print(f"lag at {lg['rate']:.0f} PUT/s: p50 {lg['p50_ms']:.0f} ms, p99 {lg['p99_ms']:.0f} ms, max {lg['max_ms']:.0f} ms, "
+                      f"{lg['missing']} never seen", flush=True)  # fmt: skip
+            if "drain" in which:
+                dr = drain_after_outage(a, b)
+                print(f"drain of {dr['objects']} after an outage: {dr['seconds']:.1f} s ({dr['ops']:.0f} obj/s)", flush=True)
+            if "rate" in which:
+                pr = put_rate(a, b)
+                print(f"source PUT 4 KiB: replication on {pr['on']:.0f}/s, off {pr['off']:.0f}/s, ratio {pr['on'] / pr['off']:.2f}; "
+                      f"target paused {pr['queued']:.0f}/s, ratio {pr['queued'] / pr['off']:.2f}", flush=True)  # fmt: skip
         finally:
             a.stop()
             b.stop()
     print("\n| measurement | replication | reference | ratio |")
     print("| --- | --- | --- | --- |")
-    big, small = rows
-    print(f"| 64 MiB objects | {big['replicated_mibs']:.1f} MiB/s | direct PUT {big['direct_mibs']:.1f} MiB/s | {big['replicated_mibs'] / big['direct_mibs']:.2f} |")
-    print(f"| 4 KiB objects | {small['replicated_ops']:.0f} obj/s | direct PUT {small['direct_ops']:.0f} obj/s | {small['replicated_ops'] / small['direct_ops']:.2f} |")
-    print(f"| lag at {lg['rate']:.0f} x 4 KiB PUT/s | p50 {lg['p50_ms']:.0f} ms, p99 {lg['p99_ms']:.0f} ms | goal p99 < 1000 ms | |")
-    print(f"| drain 10,000 x 4 KiB after an outage | {dr['seconds']:.1f} s ({dr['ops']:.0f} obj/s) | | |")
-    print(f"| source PUT 4 KiB | on {pr['on']:.0f}/s | off {pr['off']:.0f}/s | {pr['on'] / pr['off']:.2f} |")
-
+    if "big" in rows:
+        big = rows["big"]
+        print(f"| 64 MiB objects | {big['replicated_mibs']:.1f} MiB/s | direct PUT {big['direct_mibs']:.1f} MiB/s | {big['replicated_mibs'] / big['direct_mibs']:.2f} |")
+    if "small" in rows:
+        small = rows["small"]
+        print(f"| 4 KiB objects | {small['replicated_ops']:.0f} obj/s | direct PUT {small['direct_ops']:.0f} obj/s | {small['replicated_ops'] / small['direct_ops']:.2f} |")
+    if lg:
+        print(f"| lag at {lg['rate']:.0f} x 4 KiB PUT/s | p50 {lg['p50_ms']:.0f} ms, p99 {lg['p99_ms']:.0f} ms | goal p99 < 1000 ms | |")
+    if dr:
+        print(f"| drain 10,000 x 4 KiB after an outage | {dr['seconds']:.1f} s ({dr['ops']:.0f} obj/s) | | |")
+    if pr:
+        print(f"| source PUT 4 KiB, replicating meanwhile | {pr['on']:.0f}/s | replication off {pr['off']:.0f}/s | {pr['on'] / pr['off']:.2f} |")
+        print(f"| source PUT 4 KiB, target paused (queueing only) | {pr['queued']:.0f}/s | replication off {pr['off']:.0f}/s | {pr['queued'] / pr['off']:.2f} |")
 
 if __name__ == "__main__":
     main()

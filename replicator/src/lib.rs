@@ -32,7 +32,7 @@ use storage::{ReplicationEntry, ReplicationHook, ReplicationOp, Store};
 use targets::Targets;
 
 /// Entries sent at once.
-pub const WORKERS: usize = 8;
+pub const WORKERS: usize = 32;
 /// Failed attempts before an entry (and its version) shows FAILED; it is still retried.
 pub const RETRY_BUDGET: u32 = 6;
 
@@ -98,6 +98,7 @@ pub fn config_of(bucket: &BucketRecord) -> Option<Configuration> {
 
 struct Hook(Weak<Replicator>);
 
+#[async_trait::async_trait]
 impl ReplicationHook for Hook {
     fn targets(
         &self,
@@ -124,14 +125,25 @@ impl ReplicationHook for Hook {
             .collect()
     }
 
-    fn enqueue(&self, entries: &[ReplicationEntry]) -> Result<(), String> {
-        let r = self
-            .0
-            .upgrade()
-            .ok_or_else(|| "the replicator has stopped".to_owned())?;
-        r.queue.push(entries, now_ns())?;
-        r.wake.notify_one();
-        Ok(())
+    async fn enqueue(&self, entries: Vec<ReplicationEntry>) {
+        let Some(r) = self.0.upgrade() else { return };
+        let buckets: HashSet<String> = entries.iter().map(|e| e.bucket.clone()).collect();
+        match r.queue.push(entries, now_ns()).await {
+            Ok(()) => r.wake.notify_one(),
+            Err(e) => {
+                // The versions say PENDING: a scan of their buckets queues them again.
+                tracing::error!(error = %e, "cannot queue versions for replication; rescanning");
+                for bucket in buckets {
+                    let r = r.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        if let Err(e) = scan::requeue(&r, &bucket).await {
+                            tracing::error!(%bucket, error = %e, "replication scan failed");
+                        }
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -248,14 +260,14 @@ impl Replicator {
     }
 
     /// Records whether the target answered; coming back makes its waiting entries due.
-    pub fn reached(&self, target: &str, ok: bool) {
+    pub async fn reached(&self, target: &str, ok: bool) {
         let mut was = None;
         self.count(target, |c| {
             was = c.online;
             c.online = Some(ok);
         });
         if ok && was == Some(false) {
-            match self.queue.retry_now(Some(target), false, now_ns()) {
+            match self.queue.retry_now(Some(target), false, now_ns()).await {
                 Ok(n) if n > 0 => {
                     tracing::info!(target_arn = %target, entries = n, "replication target is back");
                     self.wake.notify_one();
@@ -267,10 +279,10 @@ impl Replicator {
     }
 
     /// Makes failed entries due now (`failed retry`): one by id, or all (of a target).
-    pub fn retry(&self, id: Option<i64>, target: Option<&str>) -> Result<usize, String> {
+    pub async fn retry(&self, id: Option<i64>, target: Option<&str>) -> Result<usize, String> {
         let n = match id {
-            Some(id) => usize::from(self.queue.retry_one(id, now_ns())?),
-            None => self.queue.retry_now(target, true, now_ns())?,
+            Some(id) => usize::from(self.queue.retry_one(id, now_ns()).await?),
+            None => self.queue.retry_now(target, true, now_ns()).await?,
         };
         self.wake.notify_one();
         Ok(n)

@@ -115,7 +115,6 @@ fn op_of(v: &VersionRecord) -> ReplicationOp {
 /// entry first, as on the commit path), so a send cannot finish in between.
 async fn queue_and_mark(r: &Replicator, e: ReplicationEntry) -> Result<(), String> {
     let set = r.store.set_for(&e.bucket, &e.key);
-    let mut queued = Ok(());
     let marked = set
         .set_replication_status(
             &e.bucket,
@@ -127,15 +126,20 @@ async fn queue_and_mark(r: &Replicator, e: ReplicationEntry) -> Result<(), Strin
                 status: ReplicationState::Pending,
                 remote_version_id: e.remote_version_id.clone(),
             },
-            || {
-                queued = r.queue.push(std::slice::from_ref(&e), now_ns());
-                queued.is_ok()
+            async {
+                match r.queue.push(vec![e.clone()], now_ns()).await {
+                    Ok(()) => true,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot queue a version for replication");
+                        false
+                    }
+                }
             },
         )
         .await;
-    queued?;
     match marked {
-        Ok(()) | Err(storage::StorageError::PreconditionFailed) => {}
+        Ok(true) | Err(storage::StorageError::PreconditionFailed) => {}
+        Ok(false) => return Err("cannot queue a version for replication".into()),
         Err(err) => return Err(err.to_string()),
     }
     r.wake.notify_one();
@@ -176,7 +180,8 @@ pub async fn requeue(r: &Arc<Replicator>, bucket: &str) -> Result<(), String> {
                     && !r.queue.contains(bucket, key, v.version_id, target)?
                 {
                     r.queue
-                        .push(&[entry(bucket, key, v, target, op_of(v))], now_ns())?;
+                        .push(vec![entry(bucket, key, v, target, op_of(v))], now_ns())
+                        .await?;
                     queued += 1;
                 }
             }
@@ -227,7 +232,7 @@ impl Replicator {
     /// Starts (or continues from its cursor) a resync of `bucket` to `target`: every
     /// version a rule sends there that the target lacks, or holds with other bytes, is
     /// queued. Returns at once; `resync_status` follows it.
-    pub fn resync(self: &Arc<Self>, bucket: &str, target: &str) -> Result<(), String> {
+    pub async fn resync(self: &Arc<Self>, bucket: &str, target: &str) -> Result<(), String> {
         let config = self
             .config(bucket)
             .ok_or_else(|| format!("bucket {bucket} has no replication configuration"))?;
@@ -250,8 +255,14 @@ impl Replicator {
             Some((cursor, done, queued, false)) => (cursor, done, queued),
             _ => (String::new(), 0, 0),
         };
-        self.queue
-            .set_resync(bucket, target, &cursor, done, queued, false)?;
+        if let Err(e) = self
+            .queue
+            .set_resync(bucket, target, &cursor, done, queued, false)
+            .await
+        {
+            self.resyncs.lock().expect("lock").remove(&job);
+            return Err(e);
+        }
         let (r, bucket, target) = (self.clone(), bucket.to_owned(), target.to_owned());
         tokio::spawn(async move {
             match count_versions(&r, &bucket).await {
@@ -314,12 +325,14 @@ impl Replicator {
                 }
             }
             self.queue
-                .set_resync(bucket, target, &complete, done, queued, false)?;
+                .set_resync(bucket, target, &complete, done, queued, false)
+                .await?;
         }
         let state = self.queue.resync_state(bucket, target)?;
         let cursor = state.map(|s| s.0).unwrap_or_default();
         self.queue
             .set_resync(bucket, target, &cursor, done, queued, true)
+            .await
     }
 
     /// Where the resync of `bucket` to `target` stands.

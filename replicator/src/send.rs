@@ -20,6 +20,9 @@ use storage::meta::{
 use storage::versions::Which;
 use storage::{ReplicaOf, ReplicationOp, StorageError};
 
+/// The shortest time between two passes of the dispatcher.
+const PASS_GAP: Duration = Duration::from_millis(10);
+
 /// How often the prober calls targets that have a backlog and did not answer.
 const PROBE_EVERY: Duration = Duration::from_secs(3);
 
@@ -35,11 +38,12 @@ enum Sent {
 pub(crate) async fn dispatch(r: Arc<Replicator>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(WORKERS));
     loop {
-        let paused: Vec<String> = r
+        // Targets whose entries go out: registered and not paused.
+        let active: Vec<String> = r
             .targets
             .list()
             .into_iter()
-            .filter(|t| t.paused)
+            .filter(|t| !t.paused)
             .map(|t| t.arn)
             .collect();
         let free = slots.available_permits();
@@ -48,7 +52,7 @@ pub(crate) async fn dispatch(r: Arc<Replicator>) {
         } else {
             let sending = r.sending.lock().expect("lock").clone();
             r.queue
-                .due(now_ns(), free, &paused, |id| sending.contains(&id))
+                .due(now_ns(), free, &active, |id| sending.contains(&id))
                 .unwrap_or_else(|e| {
                     tracing::error!(error = %e, "cannot read the replication queue");
                     Vec::new()
@@ -66,8 +70,12 @@ pub(crate) async fn dispatch(r: Arc<Replicator>) {
                 r.wake.notify_one();
             });
         }
-        // Sleep until woken (new entries, a send done) or the next entry falls due.
-        let next = r.queue.next_due().ok().flatten();
+        // Passes come at most every PASS_GAP: a wake per write would run the queue's queries
+        // per write. Then sleep until woken (new entries, a send done) or the next entry falls
+        // due; due entries that wait behind an earlier one of their key are looked at again
+        // after a while.
+        tokio::time::sleep(PASS_GAP).await;
+        let next = r.queue.next_due(&active).ok().flatten();
         let wait = match next {
             Some(due) if due > now_ns() => Duration::from_nanos((due - now_ns()) as u64),
             Some(_) if slots.available_permits() > 0 => Duration::from_millis(200),
@@ -90,7 +98,7 @@ pub(crate) async fn probe(r: Arc<Replicator>) {
                 continue;
             };
             // Coming back makes the target's entries due at once (`reached`).
-            r.reached(&arn, target.client.check().await.is_ok());
+            r.reached(&arn, target.client.check().await.is_ok()).await;
         }
     }
 }
@@ -118,13 +126,13 @@ async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
         .unwrap_or_else(|_| Err(SendError("the target did not finish in time".into())));
     match sent {
         Ok(Sent::Gone) => {
-            r.reached(&entry.target, true);
-            if let Err(e) = r.queue.finish(entry.id, entry.seq) {
+            r.reached(&entry.target, true).await;
+            if let Err(e) = r.queue.finish(entry.id, entry.seq).await {
                 tracing::error!(error = %e, "cannot retire a replication entry");
             }
         }
         Ok(Sent::Done(remote_version_id)) => {
-            r.reached(&entry.target, true);
+            r.reached(&entry.target, true).await;
             r.count(&entry.target, |c| {
                 if entry.op == ReplicationOp::Object {
                     c.replicated_objects += 1;
@@ -137,7 +145,7 @@ async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
                 }
             });
             if entry.op == ReplicationOp::VersionDelete {
-                if let Err(e) = r.queue.finish(entry.id, entry.seq) {
+                if let Err(e) = r.queue.finish(entry.id, entry.seq).await {
                     tracing::error!(error = %e, "cannot retire a replication entry");
                 }
                 return;
@@ -146,7 +154,6 @@ async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
             // (which queues before it commits) cannot be marked done by this send. A change
             // merged meanwhile keeps the entry (and the version PENDING): the object is there,
             // so only its metadata is left to send, to the copy just written.
-            let mut retired = false;
             let result = r
                 .store
                 .set_for(&entry.bucket, &entry.key)
@@ -162,30 +169,32 @@ async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
                             .clone()
                             .or(entry.remote_version_id.clone()),
                     },
-                    || {
-                        retired = r.queue.finish(entry.id, entry.seq).unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "cannot retire a replication entry");
-                            false
-                        });
-                        retired
+                    async {
+                        r.queue
+                            .finish(entry.id, entry.seq)
+                            .await
+                            .unwrap_or_else(|e| {
+                                tracing::error!(error = %e, "cannot retire a replication entry");
+                                false
+                            })
                     },
                 )
                 .await;
-            if !retired {
-                let _ = r.queue.delivered(entry.id, entry.mod_time_ns);
+            if matches!(result, Ok(false)) {
+                let _ = r.queue.delivered(entry.id, entry.mod_time_ns).await;
                 if remote_version_id.is_some() {
                     set_status(r, &entry, ReplicationState::Pending, remote_version_id).await;
                 }
             }
             match result {
-                Ok(()) | Err(StorageError::PreconditionFailed) => {}
+                Ok(_) | Err(StorageError::PreconditionFailed) => {}
                 Err(e) => {
                     tracing::warn!(bucket = %entry.bucket, key = %entry.key, error = %e, "could not record the replication status")
                 }
             }
         }
         Err(e) => {
-            r.reached(&entry.target, false);
+            r.reached(&entry.target, false).await;
             r.count(&entry.target, |c| {
                 c.failures += 1;
                 c.last_error = Some(e.0.clone());
@@ -201,7 +210,11 @@ async fn postpone(r: &Arc<Replicator>, entry: &Queued, error: &str) {
     let due = now_ns()
         + tiering::backoff_from(r.min_backoff, attempts.saturating_sub(1)).as_nanos() as i64;
     tracing::debug!(bucket = %entry.bucket, key = %entry.key, target_arn = %entry.target, %error, attempts, "replication failed");
-    if let Err(e) = r.queue.postpone(entry.id, entry.seq, due, failed, error) {
+    if let Err(e) = r
+        .queue
+        .postpone(entry.id, entry.seq, due, failed, error)
+        .await
+    {
         tracing::error!(error = %e, "cannot reschedule a replication entry");
     }
     if failed && !entry.failed && entry.op != ReplicationOp::VersionDelete {
@@ -229,11 +242,11 @@ async fn set_status(
                 status,
                 remote_version_id,
             },
-            || true,
+            async { true },
         )
         .await;
     match result {
-        Ok(()) | Err(StorageError::PreconditionFailed) => {}
+        Ok(_) | Err(StorageError::PreconditionFailed) => {}
         Err(e) => {
             tracing::warn!(bucket = %entry.bucket, key = %entry.key, error = %e, "could not record the replication status")
         }
@@ -255,6 +268,25 @@ async fn send(r: &Arc<Replicator>, target: &Target, entry: &Queued) -> Result<Se
         version_id: entry.version_id,
         mod_time_ns: entry.mod_time_ns,
     };
+    if entry.op == ReplicationOp::Object {
+        // One read: the object's view is what the send streams from.
+        let set = r.store.set_for(&entry.bucket, &entry.key);
+        return match set
+            .locked_view(&entry.bucket, &entry.key, Which::Version(entry.version_id))
+            .await
+        {
+            Ok(view) if view.version.mod_time_ns == entry.mod_time_ns => {
+                send_object(r, target, entry, of, view).await
+            }
+            Ok(_)
+            | Err(
+                StorageError::NoSuchVersion
+                | StorageError::NoSuchKey
+                | StorageError::DeleteMarker { .. },
+            ) => Ok(Sent::Gone),
+            Err(e) => Err(SendError(format!("cannot read the source version: {e}"))),
+        };
+    }
     let version = current(r, entry).await?;
     let remote_id = |v: Option<&VersionRecord>| {
         v.and_then(|v| v.replication.targets.get(&entry.target))
@@ -295,10 +327,7 @@ async fn send(r: &Arc<Replicator>, target: &Target, entry: &Queued) -> Result<Se
             },
             None => Ok(Sent::Gone),
         },
-        ReplicationOp::Object => match version.and_then(|v| v.object) {
-            Some(obj) => send_object(r, target, entry, of, obj).await,
-            None => Ok(Sent::Gone),
-        },
+        ReplicationOp::Object => unreachable!("sent above"),
     }
 }
 
@@ -340,14 +369,10 @@ async fn send_object(
     target: &Target,
     entry: &Queued,
     of: ReplicaOf,
-    obj: ObjectVersion,
+    view: storage::ObjectView,
 ) -> Result<Sent, SendError> {
+    let obj = view.object().clone();
     let meta = object_meta(r, entry, &obj);
-    let set = r.store.set_for(&entry.bucket, &entry.key).clone();
-    let view = set
-        .view(&entry.bucket, &entry.key, Which::Version(entry.version_id))
-        .await
-        .map_err(|e| SendError(format!("cannot read the source version: {e}")))?;
     if !obj.from_multipart() {
         let body = r.body(target, entry, view, 0, obj.size).await?;
         let id = target

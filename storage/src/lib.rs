@@ -21,6 +21,7 @@ pub mod cluster_config;
 pub mod drive;
 pub mod erasure;
 pub mod error;
+pub mod group_commit;
 pub mod heal;
 pub mod heal_queue;
 pub mod layout;

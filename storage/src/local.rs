@@ -26,8 +26,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, RwLock};
-use tokio::sync::oneshot;
+use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
 
 const SCHEMA: &str = "
@@ -40,12 +39,7 @@ CREATE TABLE IF NOT EXISTS parts(upload BLOB NOT NULL, number INTEGER NOT NULL, 
     PRIMARY KEY(upload, number)) WITHOUT ROWID;
 ";
 
-type Job = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
-
-struct WriteRequest {
-    job: Job,
-    reply: oneshot::Sender<Result<(), String>>,
-}
+use crate::group_commit::{GroupCommit, Job, WriteError};
 
 /// Read connections per drive: enough for concurrent requests not to queue on one.
 const READERS: usize = 4;
@@ -53,21 +47,9 @@ const READERS: usize = 4;
 /// The open metadata database of a drive: a group-committing writer thread and a small pool
 /// of read connections (WAL lets them read while the writer commits).
 struct MetaDb {
-    writer: Mutex<mpsc::Sender<WriteRequest>>,
-    writer_thread: Option<std::thread::JoinHandle<()>>,
+    writer: GroupCommit,
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
-}
-
-impl Drop for MetaDb {
-    /// Closes the writer's connection before returning: SQLite removes the `-wal` file by
-    /// name when its last connection closes, and would remove a re-created database's.
-    fn drop(&mut self) {
-        *self.writer.lock().expect("lock") = mpsc::channel().0;
-        if let Some(thread) = self.writer_thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 impl MetaDb {
@@ -83,13 +65,8 @@ impl MetaDb {
                 Ok(Mutex::new(reader))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let (tx, rx) = mpsc::channel::<WriteRequest>();
-        let writer_thread = std::thread::Builder::new()
-            .name("strata-meta-writer".into())
-            .spawn(move || group_commit_loop(conn, rx))?;
         Ok(Self {
-            writer: Mutex::new(tx),
-            writer_thread: Some(writer_thread),
+            writer: GroupCommit::start(conn, "strata-meta-writer")?,
             readers,
             next_reader: Default::default(),
         })
@@ -106,42 +83,6 @@ impl MetaDb {
         }
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         self.readers[i].lock().expect("lock")
-    }
-}
-
-/// Commits every queued write in one transaction; each write runs in its own savepoint so a
-/// failing one does not undo the others.
-fn group_commit_loop(mut conn: Connection, rx: mpsc::Receiver<WriteRequest>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let mut results = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        let outcome = (|| -> rusqlite::Result<()> {
-            let mut tx = conn.transaction()?;
-            for req in batch {
-                let sp = tx.savepoint()?;
-                let r = (req.job)(&sp);
-                if r.is_ok() {
-                    sp.commit()?;
-                }
-                results.push(r.map_err(|e| e.to_string()));
-                replies.push(req.reply);
-            }
-            tx.commit()
-        })();
-        for (i, reply) in replies.into_iter().enumerate() {
-            let r = match &outcome {
-                Ok(()) => results[i].clone(),
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = reply.send(r);
-        }
     }
 }
 
@@ -288,15 +229,10 @@ impl LocalDrive {
     /// Writes through one database generation: a commit whose shards were staged before a
     /// re-initialisation must not land in the new, empty database.
     async fn write_to(&self, db: &MetaDb, job: Job) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        db.writer
-            .lock()
-            .expect("lock")
-            .send(WriteRequest { job, reply })
-            .map_err(|_| StorageError::DriveOffline(self.label.clone()))?;
-        rx.await
-            .map_err(|_| StorageError::DriveOffline(self.label.clone()))?
-            .map_err(|e| StorageError::Io(io::Error::other(e)))
+        db.writer.write(job).await.map_err(|e| match e {
+            WriteError::Stopped => StorageError::DriveOffline(self.label.clone()),
+            WriteError::Sqlite(e) => StorageError::Io(io::Error::other(e)),
+        })
     }
 
     async fn read<T: Send + 'static>(

@@ -233,9 +233,9 @@ impl ErasureSet {
                 v.object.as_mut().expect("object").erasure.shard_index =
                     self.shard_of(d, bucket, key);
             })?;
-        self.before_commit(bucket, key, &records, &mut plan)?;
+        let queueing = self.before_commit(bucket, key, &records, &mut plan)?;
         let sent: Vec<bool> = plan.records.iter().map(Option::is_some).collect();
-        let results = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
+        let commits = join_all(self.drives.iter().enumerate().map(|(d, drive)| {
             let commit = plan.records[d].clone().map(|record| Commit {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
@@ -249,8 +249,12 @@ impl ErasureSet {
                     None => false,
                 }
             }
-        }))
-        .await;
+        }));
+        let (results, ()) = tokio::join!(commits, async {
+            if let Some(q) = queueing {
+                q.await
+            }
+        });
         let ok = results.iter().filter(|r| **r).count();
         if ok < self.layout.write_quorum() {
             let parts: Vec<PartRecord> = available.into_values().collect();

@@ -66,6 +66,7 @@ pub struct ReplicationEntry {
 }
 
 /// Decides which targets a change must reach and stores the work durably.
+#[async_trait::async_trait]
 pub trait ReplicationHook: Send + Sync {
     /// The targets (ARNs) that `op` on `version` of `bucket/key` must reach under the
     /// bucket's rules. Runs under the key's lock on every change, so it answers from memory.
@@ -77,13 +78,18 @@ pub trait ReplicationHook: Send + Sync {
         version: &VersionRecord,
     ) -> Vec<String>;
 
-    /// Stores `entries` durably. Runs before the change commits; the change is refused when
-    /// it fails. An entry may outlive a change that then failed to commit, so whoever sends
-    /// it checks the version first.
-    fn enqueue(&self, entries: &[ReplicationEntry]) -> std::result::Result<(), String>;
+    /// Stores `entries` durably. Runs while the change commits, and the change is answered
+    /// only once both are done, so every acknowledged change has its entries (the versions
+    /// say PENDING, so where storing fails the hook must have them found again, by a scan).
+    /// An entry may outlive a change that then failed to commit, so whoever sends it checks
+    /// the version first, under the key's lock.
+    async fn enqueue(&self, entries: Vec<ReplicationEntry>);
 }
 
 pub(crate) type Hook = Arc<OnceLock<Arc<dyn ReplicationHook>>>;
+
+/// Entries being queued, awaited together with the commit they stem from.
+pub(crate) type Queueing = futures::future::BoxFuture<'static, ()>;
 
 /// A replica's identity at its source: it is written with the source's version id and
 /// modification time, so both sites name and order it alike.
@@ -153,8 +159,9 @@ pub fn changes(before: &ObjectRecord, after: &ObjectRecord) -> Vec<(ReplicationO
 }
 
 impl ErasureSet {
-    /// Stamps PENDING on the versions a planned change sends to targets and queues them.
-    /// `before`/`after` are one agreeing drive's records; `records` every drive's new record.
+    /// Stamps PENDING on the versions a planned change sends to targets and returns their
+    /// queueing, to be awaited with the commit. `before`/`after` are one agreeing drive's
+    /// records; `records` every drive's new record.
     pub(crate) fn replicate(
         &self,
         bucket: &str,
@@ -162,10 +169,8 @@ impl ErasureSet {
         before: &ObjectRecord,
         after: &ObjectRecord,
         records: &mut [Option<Option<ObjectRecord>>],
-    ) -> Result<()> {
-        let Some(hook) = self.replication.get() else {
-            return Ok(());
-        };
+    ) -> Option<Queueing> {
+        let hook = self.replication.get()?.clone();
         let mut entries = Vec::new();
         for (op, version) in changes(before, after) {
             for target in hook.targets(bucket, key, op, &version) {
@@ -207,7 +212,7 @@ impl ErasureSet {
             }
         }
         if entries.is_empty() {
-            return Ok(());
+            return None;
         }
         for rec in records.iter_mut().flatten().flatten() {
             for e in entries
@@ -234,18 +239,14 @@ impl ErasureSet {
                 }
             }
         }
-        hook.enqueue(&entries).map_err(|e| {
-            StorageError::Io(std::io::Error::other(format!(
-                "could not queue the replication: {e}"
-            )))
-        })
+        Some(Box::pin(async move { hook.enqueue(entries).await }))
     }
 
     /// Records how replication of version `version_id` (modified at `mod_time_ns`) to
-    /// `target` went, once `first` (run under the key's lock, before anything is read) says
-    /// so: the queue retires or adds the entry there, so no change committing meanwhile can
-    /// come between the queue and the status. `PreconditionFailed` when the version is gone or
-    /// was replaced.
+    /// `target` went, once `first` (awaited under the key's lock, before anything is read)
+    /// says so: the queue retires or adds the entry there, so no change committing meanwhile
+    /// can come between the queue and the status. Returns `first`'s answer;
+    /// `PreconditionFailed` when the version is gone or was replaced.
     #[allow(clippy::too_many_arguments)]
     pub async fn set_replication_status(
         &self,
@@ -255,11 +256,11 @@ impl ErasureSet {
         mod_time_ns: i64,
         target: &str,
         state: TargetReplication,
-        first: impl FnOnce() -> bool,
-    ) -> Result<()> {
+        first: impl std::future::Future<Output = bool> + Send,
+    ) -> Result<bool> {
         let _guard = self.locks.lock(bucket, key).await;
-        if !first() {
-            return Ok(());
+        if !first.await {
+            return Ok(false);
         }
         let records = self.read_records(bucket, key).await;
         let plan = self.plan(&records, |_, rec| {
@@ -273,7 +274,20 @@ impl ErasureSet {
                 .insert(target.to_owned(), state.clone());
             Ok(())
         })?;
-        self.apply(bucket, key, &records, plan, &[]).await
+        self.apply(bucket, key, &records, plan, &[]).await?;
+        Ok(true)
+    }
+
+    /// An object version as [`ErasureSet::view`] gives it, read under the key's lock (as
+    /// [`ErasureSet::version_record`]): what a replication send streams from.
+    pub async fn locked_view(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Which,
+    ) -> Result<crate::set::ObjectView> {
+        let _guard = self.locks.lock(bucket, key).await;
+        self.view(bucket, key, which).await
     }
 
     /// One version's record as a read quorum sees it (delete markers included); `None` when

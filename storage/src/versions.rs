@@ -197,25 +197,29 @@ impl ErasureSet {
         Ok(plan)
     }
 
-    /// What every change does in the same durable step, before it commits: versions sent to
-    /// replication targets are stamped PENDING and queued, and remote objects it stops
-    /// referencing are journaled (after a crash the journal still knows them, and its deleter
-    /// checks that nothing references them any more). Either failing refuses the change.
+    /// What every change does in the same durable step as its commit: remote objects it
+    /// stops referencing are journaled first (after a crash the journal still knows them, and
+    /// its deleter checks that nothing references them any more; failing refuses the change),
+    /// and versions sent to replication targets are stamped PENDING in the records about to
+    /// commit; their queueing is returned, for the caller to await together with the commit
+    /// (it answers once both are durable).
     pub(crate) fn before_commit<T>(
         &self,
         bucket: &str,
         key: &str,
         previous: &[Option<Option<ObjectRecord>>],
         plan: &mut Plan<T>,
-    ) -> Result<()> {
-        if !plan.not_replicated {
-            if let Some(d) = plan.records.iter().position(Option::is_some) {
-                let before = previous[d].clone().flatten().unwrap_or_default();
-                let after = plan.records[d].clone().flatten().unwrap_or_default();
-                self.replicate(bucket, key, &before, &after, &mut plan.records)?;
-            }
+    ) -> Result<Option<crate::replication::Queueing>> {
+        self.release_remote(bucket, key, &plan.released)?;
+        if plan.not_replicated {
+            return Ok(None);
         }
-        self.release_remote(bucket, key, &plan.released)
+        let Some(d) = plan.records.iter().position(Option::is_some) else {
+            return Ok(None);
+        };
+        let before = previous[d].clone().flatten().unwrap_or_default();
+        let after = plan.records[d].clone().flatten().unwrap_or_default();
+        Ok(self.replicate(bucket, key, &before, &after, &mut plan.records))
     }
 
     /// Commits a plan to the drives that take it, moving `staged` directories into place;
@@ -232,8 +236,8 @@ impl ErasureSet {
         if !plan.changed {
             return Ok(plan.outcome);
         }
-        self.before_commit(bucket, key, previous, &mut plan)?;
-        let results = join_all(plan.records.iter().enumerate().map(|(d, rec)| {
+        let queueing = self.before_commit(bucket, key, previous, &mut plan)?;
+        let commits = join_all(plan.records.iter().enumerate().map(|(d, rec)| {
             let drive = self.drives[d].clone();
             let take = rec.is_some();
             let commit = Commit {
@@ -244,8 +248,12 @@ impl ErasureSet {
                 free: vec![],
             };
             async move { take && drive.commit(commit).await.is_ok() }
-        }))
-        .await;
+        }));
+        let (results, ()) = tokio::join!(commits, async {
+            if let Some(q) = queueing {
+                q.await
+            }
+        });
         let ok = results.iter().filter(|r| **r).count();
         if ok < self.layout.write_quorum() {
             let undo = results
