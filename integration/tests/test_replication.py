@@ -497,3 +497,18 @@ def test_forged_replica_headers_are_refused(site_a):
     anonymous = requests.put(f"{site_a.endpoint}/{bucket}/k", data=b"x",
                              headers={"x-strata-replica-version-id": "null", "x-strata-replica-mtime": "1"})
     assert anonymous.status_code == 403
+
+
+def test_bandwidth_limit_paces_a_target(site_a, site_b):
+    a, b = site_a.client(), site_b.client()
+    src, dst = versioned(a, name("src")), versioned(b, name("dst"))
+    arn = add_target(site_a, src, site_b, dst, "--bandwidth", "200000")  # 200 kB/s
+    replicate(a, src, rule(arn))
+    started = time.time()
+    v = a.put_object(Bucket=src, Key="paced", Body=os.urandom(800_000))["VersionId"]
+    time.sleep(1.5)
+    assert status_of(a, src, "paced", v) == "PENDING", "800 kB at 200 kB/s take about 4 s"
+    completed(a, src, "paced", v)
+    assert time.time() - started >= 3
+    listed = json.loads(admin(site_a, "replicate", "ls", "--json").stdout)
+    assert [t["bandwidth"] for t in listed if t["arn"] == arn] == [200000]

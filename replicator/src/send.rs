@@ -460,13 +460,14 @@ impl Replicator {
         Ok(streamed(rx))
     }
 
-    /// How long to wait before sending `len` bytes to `arn` at `bandwidth` bytes/s.
+    /// How long to wait before sending `len` bytes to `arn` at `bandwidth` bytes/s: until the
+    /// target's budget has room for all of them (a chunk waits its own time at that rate, so
+    /// an object sent as one chunk is paced too).
     fn pace(&self, arn: &str, bandwidth: u64, len: usize) -> Duration {
         let now = Instant::now();
         let mut pacing = self.pacing.lock().expect("lock");
         let next = pacing.entry(arn.to_owned()).or_insert(now);
-        let start = (*next).max(now);
-        *next = start + Duration::from_secs_f64(len as f64 / bandwidth as f64);
-        start - now
+        *next = (*next).max(now) + Duration::from_secs_f64(len as f64 / bandwidth as f64);
+        *next - now
     }
 }
