@@ -14,7 +14,9 @@
 //! - [`replication`]: the hook that stamps and queues every change a replication rule
 //!   sends to a target, in the same step as the change, and replicas' own writes;
 //! - [`store`]: all sets of the deployment, bucket records and background work;
-//! - [`cluster_config`]: cluster-wide configuration documents behind one interface.
+//! - [`cluster_config`]: cluster-wide configuration documents behind one interface;
+//! - [`topology`]: MinIO-style endpoint arguments and erasure sets spread across nodes (the
+//!   multi-node cluster's layout; pure).
 
 pub mod bitrot;
 pub mod cluster_config;
@@ -37,6 +39,7 @@ pub mod set;
 pub mod space;
 pub mod store;
 pub mod tiered;
+pub mod topology;
 pub mod versions;
 
 pub use cluster_config::ClusterConfig;
