@@ -15,6 +15,8 @@
 //!   sends to a target, in the same step as the change, and replicas' own writes;
 //! - [`store`]: all sets of the deployment, bucket records and background work;
 //! - [`cluster_config`]: cluster-wide configuration documents behind one interface;
+//! - [`rpc_auth`]: the signatures of the cluster's internal calls (HMAC over the cluster
+//!   secret, clock-skew window, replay refusal);
 //! - [`topology`]: MinIO-style endpoint arguments and erasure sets spread across nodes (the
 //!   multi-node cluster's layout; pure).
 
@@ -35,6 +37,7 @@ pub mod multipart;
 pub mod quorum;
 pub mod read;
 pub mod replication;
+pub mod rpc_auth;
 pub mod set;
 pub mod space;
 pub mod store;
