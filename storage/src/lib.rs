@@ -15,6 +15,7 @@
 //!   sends to a target, in the same step as the change, and replicas' own writes;
 //! - [`store`]: all sets of the deployment, bucket records and background work;
 //! - [`cluster_config`]: cluster-wide configuration documents behind one interface;
+//! - [`dlock`]: per-object write locks across nodes (majority grants with leases, as dsync);
 //! - [`rpc_auth`]: the signatures of the cluster's internal calls (HMAC over the cluster
 //!   secret, clock-skew window, replay refusal);
 //! - [`topology`]: MinIO-style endpoint arguments and erasure sets spread across nodes (the
@@ -22,6 +23,7 @@
 
 pub mod bitrot;
 pub mod cluster_config;
+pub mod dlock;
 pub mod drive;
 pub mod erasure;
 pub mod error;
