@@ -136,7 +136,10 @@ mod tests {
         }
     }
 
-    fn cluster(n: usize) -> (Vec<Arc<Node>>, Vec<Arc<dyn Locker>>, Arc<AtomicI64>) {
+    /// The nodes, the same nodes as lockers, and their clock.
+    type Cluster = (Vec<Arc<Node>>, Vec<Arc<dyn Locker>>, Arc<AtomicI64>);
+
+    fn cluster(n: usize) -> Cluster {
         let clock = Arc::new(AtomicI64::new(0));
         let nodes: Vec<Arc<Node>> = (0..n)
             .map(|_| {
