@@ -180,6 +180,15 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// As [`query`], leaving out the parameters without a value.
+pub fn query_given(pairs: &[(&str, Option<&str>)]) -> String {
+    let given: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect();
+    query(&given)
+}
+
 /// Signs `req` (SigV4, unsigned payload) for the S3 service in Strata's region.
 fn sign<B>(
     req: &mut http::Request<B>,

@@ -2,7 +2,7 @@
 //! the admin calls behind them and how the command prints their answers. Secrets travel to
 //! the node in the signed call and are only ever shown masked.
 
-use crate::admin::query;
+use crate::admin::{query, query_given};
 use crate::admin_lifecycle::{need, params};
 use clap::Subcommand;
 use replicator::{Replicator, TargetConfig};
@@ -335,10 +335,7 @@ pub async fn run(
             println!("{}", v["arn"].as_str().unwrap_or_default());
         }
         ReplicateAction::Ls { bucket, json } => {
-            let q = bucket
-                .as_deref()
-                .map(|b| query(&[("bucket", b)]))
-                .unwrap_or_default();
+            let q = query_given(&[("bucket", bucket.as_deref())]);
             let v = value(call(Method::GET, format!("replicate/targets?{q}"), vec![]).await?)?;
             if json {
                 println!("{}", pretty(&v));
@@ -390,10 +387,7 @@ pub async fn run(
             println!("removed {arn}");
         }
         ReplicateAction::Status { bucket, json } => {
-            let q = bucket
-                .as_deref()
-                .map(|b| query(&[("bucket", b)]))
-                .unwrap_or_default();
+            let q = query_given(&[("bucket", bucket.as_deref())]);
             let v = value(call(Method::GET, format!("replicate/status?{q}"), vec![]).await?)?;
             if json {
                 println!("{}", pretty(&v));
@@ -403,10 +397,7 @@ pub async fn run(
         }
         ReplicateAction::Failed { action } => match action {
             FailedAction::Ls { target, json } => {
-                let q = target
-                    .as_deref()
-                    .map(|t| query(&[("target", t)]))
-                    .unwrap_or_default();
+                let q = query_given(&[("target", target.as_deref())]);
                 let v = value(call(Method::GET, format!("replicate/failed?{q}"), vec![]).await?)?;
                 if json {
                     println!("{}", pretty(&v));
@@ -433,21 +424,8 @@ pub async fn run(
                     );
                 }
                 let id = id.map(|i| i.to_string());
-                let mut q = Vec::new();
-                if let Some(id) = &id {
-                    q.push(("id", id.as_str()));
-                }
-                if let Some(t) = &target {
-                    q.push(("target", t.as_str()));
-                }
-                let v = value(
-                    call(
-                        Method::POST,
-                        format!("replicate/retry?{}", query(&q)),
-                        vec![],
-                    )
-                    .await?,
-                )?;
+                let q = query_given(&[("id", id.as_deref()), ("target", target.as_deref())]);
+                let v = value(call(Method::POST, format!("replicate/retry?{q}"), vec![]).await?)?;
                 println!("{} entr(ies) due now", v["retried"]);
             }
         },

@@ -210,13 +210,12 @@ fn run() -> anyhow::Result<()> {
                             version_id,
                             json,
                         } => {
-                            let mut q = vec![("bucket", bucket.as_str()), ("key", key.as_str())];
-                            if let Some(v) = &version_id {
-                                q.push(("versionId", v));
-                            }
-                            let v = value(
-                                get(format!("lifecycle/explain?{}", admin::query(&q))).await?,
-                            )?;
+                            let q = admin::query_given(&[
+                                ("bucket", Some(&bucket)),
+                                ("key", Some(&key)),
+                                ("versionId", version_id.as_deref()),
+                            ]);
+                            let v = value(get(format!("lifecycle/explain?{q}")).await?)?;
                             if json {
                                 println!("{}", serde_json::to_string_pretty(&v)?);
                             } else {

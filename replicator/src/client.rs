@@ -3,9 +3,6 @@
 //! cannot add them), which a Strata target honours and any other S3 ignores.
 
 use crate::targets::TargetConfig;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use aws_sdk_s3::types::{
@@ -172,30 +169,16 @@ macro_rules! with_meta {
 
 impl TargetClient {
     pub fn new(cfg: &TargetConfig) -> Result<Self, String> {
-        let secret = tiering::config::resolve_secret(&cfg.secret_key)?;
-        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .read_timeout(std::time::Duration::from_secs(120))
-            .build();
-        let conf = aws_sdk_s3::config::Builder::new()
-            .timeout_config(timeouts)
-            .behavior_version(BehaviorVersion::latest())
-            // The queue retries with backoff; a streamed body cannot be replayed anyway.
-            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-            .region(Region::new(
-                cfg.region.clone().unwrap_or_else(|| "us-east-1".into()),
-            ))
-            .credentials_provider(Credentials::new(
-                cfg.access_key.clone(),
-                secret,
-                None,
-                None,
-                "strata-replication",
-            ))
-            .force_path_style(cfg.path_style)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .endpoint_url(&cfg.endpoint);
+        let conf = tiering::s3::client_config(&tiering::s3::Connection {
+            endpoint: Some(&cfg.endpoint),
+            region: cfg.region.as_deref(),
+            access_key: cfg.access_key.clone(),
+            secret_key: tiering::config::resolve_secret(&cfg.secret_key)?,
+            path_style: cfg.path_style,
+            name: "strata-replication",
+        })
+        // The queue retries with backoff; a streamed body cannot be replayed anyway.
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled());
         Ok(Self {
             client: aws_sdk_s3::Client::from_conf(conf.build()),
             bucket: cfg.target_bucket.clone(),
@@ -325,14 +308,7 @@ impl TargetClient {
         }
         .await;
         if result.is_err() {
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
+            tiering::s3::abort_upload(&self.client, &self.bucket, key, &upload_id).await;
         }
         result
     }

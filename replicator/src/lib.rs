@@ -134,13 +134,7 @@ impl ReplicationHook for Hook {
                 // The versions say PENDING: a scan of their buckets queues them again.
                 tracing::error!(error = %e, "cannot queue versions for replication; rescanning");
                 for bucket in buckets {
-                    let r = r.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                        if let Err(e) = scan::requeue(&r, &bucket).await {
-                            tracing::error!(%bucket, error = %e, "replication scan failed");
-                        }
-                    });
+                    r.rescan(bucket, std::time::Duration::from_secs(5));
                 }
             }
         }
@@ -190,10 +184,8 @@ impl Replicator {
         let r = self.clone();
         tokio::spawn(async move {
             let buckets: Vec<String> = r.configs.read().expect("lock").keys().cloned().collect();
-            for b in buckets {
-                if let Err(e) = scan::requeue(&r, &b).await {
-                    tracing::warn!(bucket = %b, error = %e, "replication scan failed");
-                }
+            for bucket in buckets {
+                r.requeue(&bucket).await;
             }
         });
     }
@@ -222,16 +214,28 @@ impl Replicator {
         match config {
             Some(c) => {
                 configs.insert(bucket.to_owned(), Arc::new(c));
-                let (r, b) = (self.clone(), bucket.to_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = scan::requeue(&r, &b).await {
-                        tracing::warn!(bucket = %b, error = %e, "replication scan failed");
-                    }
-                });
+                self.rescan(bucket.to_owned(), std::time::Duration::ZERO);
             }
             None => {
                 configs.remove(bucket);
             }
+        }
+    }
+
+    /// Runs the scan that queues `bucket`'s versions the queue lacks, after `delay`, in the
+    /// background.
+    fn rescan(self: &Arc<Self>, bucket: String, delay: std::time::Duration) {
+        let r = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            r.requeue(&bucket).await;
+        });
+    }
+
+    /// The scan of `scan::requeue`, its failure logged (the next start scans again).
+    async fn requeue(self: &Arc<Self>, bucket: &str) {
+        if let Err(e) = scan::requeue(self, bucket).await {
+            tracing::warn!(%bucket, error = %e, "replication scan failed");
         }
     }
 

@@ -127,9 +127,7 @@ async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
     match sent {
         Ok(Sent::Gone) => {
             r.reached(&entry.target, true).await;
-            if let Err(e) = r.queue.finish(entry.id, entry.seq).await {
-                tracing::error!(error = %e, "cannot retire a replication entry");
-            }
+            retire(r, &entry).await;
         }
         Ok(Sent::Done(remote_version_id)) => {
             r.reached(&entry.target, true).await;
@@ -145,51 +143,32 @@ async fn send_entry(r: &Arc<Replicator>, entry: Queued) {
                 }
             });
             if entry.op == ReplicationOp::VersionDelete {
-                if let Err(e) = r.queue.finish(entry.id, entry.seq).await {
-                    tracing::error!(error = %e, "cannot retire a replication entry");
-                }
+                retire(r, &entry).await;
                 return;
             }
             // Retired and marked COMPLETED under the key's lock, so a change committing now
             // (which queues before it commits) cannot be marked done by this send. A change
             // merged meanwhile keeps the entry (and the version PENDING): the object is there,
             // so only its metadata is left to send, to the copy just written.
-            let result = r
-                .store
-                .set_for(&entry.bucket, &entry.key)
-                .set_replication_status(
-                    &entry.bucket,
-                    &entry.key,
-                    entry.version_id,
-                    entry.mod_time_ns,
-                    &entry.target,
-                    TargetReplication {
-                        status: ReplicationState::Completed,
-                        remote_version_id: remote_version_id
-                            .clone()
-                            .or(entry.remote_version_id.clone()),
-                    },
-                    async {
-                        r.queue
-                            .finish(entry.id, entry.seq)
-                            .await
-                            .unwrap_or_else(|e| {
-                                tracing::error!(error = %e, "cannot retire a replication entry");
-                                false
-                            })
-                    },
-                )
-                .await;
-            if matches!(result, Ok(false)) {
+            let retired = set_status(
+                r,
+                &entry,
+                ReplicationState::Completed,
+                remote_version_id.clone(),
+                retire(r, &entry),
+            )
+            .await;
+            if retired == Some(false) {
                 let _ = r.queue.delivered(entry.id, entry.mod_time_ns).await;
                 if remote_version_id.is_some() {
-                    set_status(r, &entry, ReplicationState::Pending, remote_version_id).await;
-                }
-            }
-            match result {
-                Ok(_) | Err(StorageError::PreconditionFailed) => {}
-                Err(e) => {
-                    tracing::warn!(bucket = %entry.bucket, key = %entry.key, error = %e, "could not record the replication status")
+                    set_status(
+                        r,
+                        &entry,
+                        ReplicationState::Pending,
+                        remote_version_id,
+                        async { true },
+                    )
+                    .await;
                 }
             }
         }
@@ -219,19 +198,34 @@ async fn postpone(r: &Arc<Replicator>, entry: &Queued, error: &str) {
     }
     if failed && !entry.failed && entry.op != ReplicationOp::VersionDelete {
         tracing::warn!(bucket = %entry.bucket, key = %entry.key, target_arn = %entry.target, %error, "replication FAILED; still retried");
-        set_status(r, entry, ReplicationState::Failed, None).await;
+        set_status(r, entry, ReplicationState::Failed, None, async { true }).await;
     }
 }
 
+/// Retires a sent entry; `false` when a change merged into it meanwhile (it stays).
+async fn retire(r: &Replicator, entry: &Queued) -> bool {
+    r.queue
+        .finish(entry.id, entry.seq)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot retire a replication entry");
+            false
+        })
+}
+
+/// Records the entry's version's status towards its target once `first` (awaited under the
+/// key's lock) says so; returns `first`'s answer, `None` when the version is gone or the
+/// status could not be written (logged).
 async fn set_status(
-    r: &Arc<Replicator>,
+    r: &Replicator,
     entry: &Queued,
     status: ReplicationState,
     remote_version_id: Option<String>,
-) {
-    let set = r.store.set_for(&entry.bucket, &entry.key);
-    let remote_version_id = remote_version_id.or(entry.remote_version_id.clone());
-    let result = set
+    first: impl std::future::Future<Output = bool> + Send,
+) -> Option<bool> {
+    let result = r
+        .store
+        .set_for(&entry.bucket, &entry.key)
         .set_replication_status(
             &entry.bucket,
             &entry.key,
@@ -240,15 +234,17 @@ async fn set_status(
             &entry.target,
             TargetReplication {
                 status,
-                remote_version_id,
+                remote_version_id: remote_version_id.or(entry.remote_version_id.clone()),
             },
-            async { true },
+            first,
         )
         .await;
     match result {
-        Ok(_) | Err(StorageError::PreconditionFailed) => {}
+        Ok(said) => Some(said),
+        Err(StorageError::PreconditionFailed) => None,
         Err(e) => {
-            tracing::warn!(bucket = %entry.bucket, key = %entry.key, error = %e, "could not record the replication status")
+            tracing::warn!(bucket = %entry.bucket, key = %entry.key, error = %e, "could not record the replication status");
+            None
         }
     }
 }
@@ -268,26 +264,6 @@ async fn send(r: &Arc<Replicator>, target: &Target, entry: &Queued) -> Result<Se
         version_id: entry.version_id,
         mod_time_ns: entry.mod_time_ns,
     };
-    if entry.op == ReplicationOp::Object {
-        // One read: the object's view is what the send streams from.
-        let set = r.store.set_for(&entry.bucket, &entry.key);
-        return match set
-            .locked_view(&entry.bucket, &entry.key, Which::Version(entry.version_id))
-            .await
-        {
-            Ok(view) if view.version.mod_time_ns == entry.mod_time_ns => {
-                send_object(r, target, entry, of, view).await
-            }
-            Ok(_)
-            | Err(
-                StorageError::NoSuchVersion
-                | StorageError::NoSuchKey
-                | StorageError::DeleteMarker { .. },
-            ) => Ok(Sent::Gone),
-            Err(e) => Err(SendError(format!("cannot read the source version: {e}"))),
-        };
-    }
-    let version = current(r, entry).await?;
     let remote_id = |v: Option<&VersionRecord>| {
         v.and_then(|v| v.replication.targets.get(&entry.target))
             .and_then(|t| t.remote_version_id.clone())
@@ -295,9 +271,28 @@ async fn send(r: &Arc<Replicator>, target: &Target, entry: &Queued) -> Result<Se
             .unwrap_or_else(|| version_id_text(entry.version_id))
     };
     match entry.op {
+        ReplicationOp::Object => {
+            // One read: the object's view is what the send streams from.
+            let set = r.store.set_for(&entry.bucket, &entry.key);
+            match set
+                .locked_view(&entry.bucket, &entry.key, Which::Version(entry.version_id))
+                .await
+            {
+                Ok(view) if view.version.mod_time_ns == entry.mod_time_ns => {
+                    send_object(r, target, entry, of, view).await
+                }
+                Ok(_)
+                | Err(
+                    StorageError::NoSuchVersion
+                    | StorageError::NoSuchKey
+                    | StorageError::DeleteMarker { .. },
+                ) => Ok(Sent::Gone),
+                Err(e) => Err(SendError(format!("cannot read the source version: {e}"))),
+            }
+        }
         ReplicationOp::VersionDelete => {
             // Still there: the delete that queued this did not commit.
-            if version.is_some() {
+            if current(r, entry).await?.is_some() {
                 return Ok(Sent::Gone);
             }
             target
@@ -306,20 +301,20 @@ async fn send(r: &Arc<Replicator>, target: &Target, entry: &Queued) -> Result<Se
                 .await?;
             Ok(Sent::Done(None))
         }
-        ReplicationOp::DeleteMarker => match version {
+        ReplicationOp::DeleteMarker => match current(r, entry).await? {
             Some(v) if v.object.is_none() => {
                 let id = target.client.delete_marker(&entry.key, of).await?;
                 Ok(Sent::Done(foreign(id, entry)))
             }
             _ => Ok(Sent::Gone),
         },
-        ReplicationOp::Metadata => match &version {
+        ReplicationOp::Metadata => match current(r, entry).await? {
             Some(v) => match &v.object {
                 Some(obj) => {
                     let meta = object_meta(r, entry, obj);
                     target
                         .client
-                        .put_metadata(&entry.key, &remote_id(Some(v)), &meta)
+                        .put_metadata(&entry.key, &remote_id(Some(&v)), &meta)
                         .await?;
                     Ok(Sent::Done(None))
                 }
@@ -327,7 +322,6 @@ async fn send(r: &Arc<Replicator>, target: &Target, entry: &Queued) -> Result<Se
             },
             None => Ok(Sent::Gone),
         },
-        ReplicationOp::Object => unreachable!("sent above"),
     }
 }
 

@@ -6,10 +6,13 @@
 //! their source's version id and modification time.
 
 use crate::error::{Result, StorageError};
-use crate::meta::{now_ns, ObjectRecord, ReplicationState, TargetReplication, VersionRecord};
+use crate::meta::{
+    now_ns, ObjectRecord, ReplicationState, Retention, TargetReplication, VersionRecord,
+};
 use crate::set::ErasureSet;
 use crate::versions::Which;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
@@ -99,58 +102,56 @@ pub struct ReplicaOf {
     pub mod_time_ns: i64,
 }
 
+/// A record's versions by id.
+fn by_id(record: &ObjectRecord) -> HashMap<Option<Uuid>, &VersionRecord> {
+    record.versions.iter().map(|v| (v.version_id, v)).collect()
+}
+
+/// What a replicated metadata change covers: tags, retention and legal hold.
+fn lock_or_tags(
+    v: &VersionRecord,
+) -> Option<(&BTreeMap<String, String>, &Option<Retention>, bool)> {
+    v.object
+        .as_ref()
+        .map(|o| (&o.tags, &o.retention, o.legal_hold))
+}
+
 /// What a change did to the versions replication cares about, from `before` to `after`:
 /// new versions (objects and delete markers), in-place metadata changes, removed versions.
 /// New replicas, changes to replicas and lifecycle's delete markers never count (AWS leaves
 /// the latter alone too).
 pub fn changes(before: &ObjectRecord, after: &ObjectRecord) -> Vec<(ReplicationOp, VersionRecord)> {
+    // Keys hold up to thousands of versions and this runs on every write: compare by id.
+    let (old_versions, new_versions) = (by_id(before), by_id(after));
     let mut out = Vec::new();
     for v in &after.versions {
         if v.replication.replica || v.lifecycle_marker {
             continue;
         }
-        match before
-            .versions
-            .iter()
-            .find(|b| b.version_id == v.version_id)
+        if let Some(old) = old_versions
+            .get(&v.version_id)
+            .filter(|old| old.mod_time_ns == v.mod_time_ns)
         {
-            None => {
-                let op = if v.object.is_some() {
-                    ReplicationOp::Object
-                } else {
-                    ReplicationOp::DeleteMarker
-                };
-                out.push((op, v.clone()));
+            if lock_or_tags(old) != lock_or_tags(v) {
+                out.push((ReplicationOp::Metadata, v.clone()));
             }
-            Some(old) if old.mod_time_ns != v.mod_time_ns => {
-                // The null version replaced by a new null version.
-                let op = if v.object.is_some() {
-                    ReplicationOp::Object
-                } else {
-                    ReplicationOp::DeleteMarker
-                };
-                out.push((op, v.clone()));
-            }
-            Some(old) => {
-                let lock_or_tags = |r: &VersionRecord| {
-                    r.object
-                        .as_ref()
-                        .map(|o| (o.tags.clone(), o.retention.clone(), o.legal_hold))
-                };
-                if lock_or_tags(old) != lock_or_tags(v) {
-                    out.push((ReplicationOp::Metadata, v.clone()));
-                }
-            }
+            continue;
         }
+        // A new version, or the null version replaced by a new null version.
+        let op = if v.object.is_some() {
+            ReplicationOp::Object
+        } else {
+            ReplicationOp::DeleteMarker
+        };
+        out.push((op, v.clone()));
     }
     // A removed replica counts too: with version deletes replicated both ways, deleting a
     // version at either site removes it at the other (the replicated delete itself is not
     // sent on, see `Plan::not_replicated`).
     for old in &before.versions {
-        let gone = !after
-            .versions
-            .iter()
-            .any(|v| v.version_id == old.version_id && v.mod_time_ns == old.mod_time_ns);
+        let gone = new_versions
+            .get(&old.version_id)
+            .is_none_or(|v| v.mod_time_ns != old.mod_time_ns);
         if gone && old.version_id.is_some() {
             out.push((ReplicationOp::VersionDelete, old.clone()));
         }
@@ -160,19 +161,29 @@ pub fn changes(before: &ObjectRecord, after: &ObjectRecord) -> Vec<(ReplicationO
 
 impl ErasureSet {
     /// Stamps PENDING on the versions a planned change sends to targets and returns their
-    /// queueing, to be awaited with the commit. `before`/`after` are one agreeing drive's
-    /// records; `records` every drive's new record.
+    /// queueing, to be awaited with the commit. `previous` and `records` are every drive's
+    /// record before and after the change; one agreeing drive's pair tells what changed.
     pub(crate) fn replicate(
         &self,
         bucket: &str,
         key: &str,
-        before: &ObjectRecord,
-        after: &ObjectRecord,
+        previous: &[Option<Option<ObjectRecord>>],
         records: &mut [Option<Option<ObjectRecord>>],
     ) -> Option<Queueing> {
         let hook = self.replication.get()?.clone();
+        let d = records.iter().position(Option::is_some)?;
+        let empty = ObjectRecord::default();
+        let before = previous[d]
+            .as_ref()
+            .and_then(Option::as_ref)
+            .unwrap_or(&empty);
+        let after = records[d]
+            .as_ref()
+            .and_then(Option::as_ref)
+            .unwrap_or(&empty);
+        let changed = changes(before, after);
         let mut entries = Vec::new();
-        for (op, version) in changes(before, after) {
+        for (op, version) in changed {
             for target in hook.targets(bucket, key, op, &version) {
                 // A version delete goes only where the version went (a replica's source has
                 // it too); a target that never had it has nothing to delete.

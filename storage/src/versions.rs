@@ -214,12 +214,7 @@ impl ErasureSet {
         if plan.not_replicated {
             return Ok(None);
         }
-        let Some(d) = plan.records.iter().position(Option::is_some) else {
-            return Ok(None);
-        };
-        let before = previous[d].clone().flatten().unwrap_or_default();
-        let after = plan.records[d].clone().flatten().unwrap_or_default();
-        Ok(self.replicate(bucket, key, &before, &after, &mut plan.records))
+        Ok(self.replicate(bucket, key, previous, &mut plan.records))
     }
 
     /// Commits a plan to the drives that take it, moving `staged` directories into place;

@@ -34,29 +34,71 @@ pub struct S3Tier {
     class: Option<StorageClass>,
 }
 
+/// Where and as whom an S3 client talks.
+pub struct Connection<'a> {
+    /// `None`: AWS's endpoint for the region.
+    pub endpoint: Option<&'a str>,
+    /// `None`: us-east-1.
+    pub region: Option<&'a str>,
+    pub access_key: String,
+    /// The secret itself (already resolved from `env:NAME`).
+    pub secret_key: String,
+    pub path_style: bool,
+    /// Names the credentials in the SDK's logs.
+    pub name: &'static str,
+}
+
+/// The settings of every S3 client Strata makes (tiers, replication targets): 10 s to
+/// connect and 120 s to read (a call whose answer never comes must not hold a worker for
+/// ever), and checksums only where S3 requires them (we send Content-MD5 ourselves; not every
+/// S3 endpoint takes checksum trailers).
+pub fn client_config(c: &Connection) -> aws_sdk_s3::config::Builder {
+    let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(120))
+        .build();
+    let conf = aws_sdk_s3::config::Builder::new()
+        .timeout_config(timeouts)
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(c.region.unwrap_or("us-east-1").to_owned()))
+        .credentials_provider(Credentials::new(
+            c.access_key.clone(),
+            c.secret_key.clone(),
+            None,
+            None,
+            c.name,
+        ))
+        .force_path_style(c.path_style)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    match c.endpoint {
+        Some(e) => conf.endpoint_url(e),
+        None => conf,
+    }
+}
+
+/// Aborts a multipart upload after a failure, as well as the store lets it (an upload left
+/// behind is the bucket's lifecycle rule's to expire).
+pub async fn abort_upload(client: &aws_sdk_s3::Client, bucket: &str, key: &str, upload_id: &str) {
+    let _ = client
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await;
+}
+
 impl S3Tier {
     pub fn new(cfg: &TierConfig) -> Result<Self, String> {
-        let access = cfg.access_key.clone().unwrap_or_default();
-        let secret = resolve_secret(cfg.secret_key.as_deref().unwrap_or_default())?;
-        // Without a read timeout a call whose answer never comes would hold a worker for ever.
-        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .read_timeout(std::time::Duration::from_secs(120))
-            .build();
-        let mut conf = aws_sdk_s3::config::Builder::new()
-            .timeout_config(timeouts)
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(
-                cfg.region.clone().unwrap_or_else(|| "us-east-1".into()),
-            ))
-            .credentials_provider(Credentials::new(access, secret, None, None, "strata-tier"))
-            .force_path_style(cfg.path_style)
-            // We send Content-MD5 ourselves; not every S3 endpoint takes checksum trailers.
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-        if let Some(e) = &cfg.endpoint {
-            conf = conf.endpoint_url(e);
-        }
+        let conf = client_config(&Connection {
+            endpoint: cfg.endpoint.as_deref(),
+            region: cfg.region.as_deref(),
+            access_key: cfg.access_key.clone().unwrap_or_default(),
+            secret_key: resolve_secret(cfg.secret_key.as_deref().unwrap_or_default())?,
+            path_style: cfg.path_style,
+            name: "strata-tier",
+        });
         Ok(Self {
             client: aws_sdk_s3::Client::from_conf(conf.build()),
             bucket: cfg.bucket.clone(),
@@ -155,14 +197,7 @@ impl S3Tier {
         }
         .await;
         if result.is_err() {
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
+            abort_upload(&self.client, &self.bucket, key, &upload_id).await;
         }
         result
     }
