@@ -283,10 +283,14 @@ impl Queue {
     }
 
     /// Records a failed attempt: due again at `due_ns`; `failed` once the budget ran out.
+    /// `attempts` is the count the entry had when it was taken: a `failed retry` that reset
+    /// it while the attempt ran wins, and the entry stays due now.
+    #[allow(clippy::too_many_arguments)]
     pub async fn postpone(
         &self,
         id: i64,
         seq: i64,
+        attempts: u32,
         due_ns: i64,
         failed: bool,
         error: &str,
@@ -295,8 +299,8 @@ impl Queue {
         self.write(move |c| {
             c.execute(
                 "UPDATE queue SET attempts = attempts + 1, due = ?3, failed = failed OR ?4, last_error = ?5
-                 WHERE id = ?1 AND seq = ?2",
-                params![id, seq, due_ns, failed, error],
+                 WHERE id = ?1 AND seq = ?2 AND attempts = ?6",
+                params![id, seq, due_ns, failed, error, attempts],
             )
             .map(drop)
         })
@@ -516,9 +520,16 @@ mod tests {
             "the second version of k waits for the first"
         );
         let first = &due[0];
-        q.postpone(first.id, first.seq, 1000, true, "target down")
-            .await
-            .unwrap();
+        q.postpone(
+            first.id,
+            first.seq,
+            first.attempts,
+            1000,
+            true,
+            "target down",
+        )
+        .await
+        .unwrap();
         assert!(
             q.due(10, 10, &active(), |_| false)
                 .unwrap()
@@ -536,8 +547,43 @@ mod tests {
         assert_eq!(q.retry_now(None, true, 20).await.unwrap(), 1);
         assert_eq!(q.due(20, 10, &active(), |_| false).unwrap().len(), 2);
         assert!(q.due(20, 10, &[], |_| false).unwrap().is_empty(), "paused");
+        // A `failed retry` while an attempt runs wins over that attempt's failure.
+        let taken = q
+            .due(20, 10, &active(), |_| false)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.id == first.id)
+            .expect("due after the retry");
+        q.postpone(taken.id, taken.seq, taken.attempts, 1000, true, "down")
+            .await
+            .unwrap();
+        let running = q
+            .due(1000, 10, &active(), |_| false)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.id == taken.id)
+            .expect("due again");
+        assert!(running.attempts > 0);
+        assert!(q.retry_one(running.id, 1000).await.unwrap());
+        q.postpone(
+            running.id,
+            running.seq,
+            running.attempts,
+            9_000,
+            true,
+            "down",
+        )
+        .await
+        .unwrap();
+        assert!(
+            q.due(1000, 10, &active(), |_| false)
+                .unwrap()
+                .iter()
+                .any(|e| e.id == running.id),
+            "the retried entry stays due"
+        );
         // A new change to a failed entry's version starts its budget afresh.
-        q.postpone(first.id, first.seq, 1000, true, "down")
+        q.postpone(first.id, first.seq, 0, 1000, true, "down")
             .await
             .unwrap();
         q.push(vec![entry("k", 1, ReplicationOp::Metadata)], 30)

@@ -191,7 +191,7 @@ async fn postpone(r: &Arc<Replicator>, entry: &Queued, error: &str) {
     tracing::debug!(bucket = %entry.bucket, key = %entry.key, target_arn = %entry.target, %error, attempts, "replication failed");
     if let Err(e) = r
         .queue
-        .postpone(entry.id, entry.seq, due, failed, error)
+        .postpone(entry.id, entry.seq, entry.attempts, due, failed, error)
         .await
     {
         tracing::error!(error = %e, "cannot reschedule a replication entry");
