@@ -20,6 +20,7 @@ pub struct AdminRoute {
     pub scanner: Arc<lifecycle::scanner::Scanner>,
     pub tiering: Arc<tiering::Tiering>,
     pub replicator: Arc<replicator::Replicator>,
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +38,10 @@ struct Info {
     sets: usize,
     data_shards: usize,
     parity_shards: usize,
+    /// Bytes objects can still take: the free space of the drives online, less parity.
+    usable_free_bytes: u64,
+    /// Every node (in a cluster; this node alone otherwise).
+    nodes: Vec<serde_json::Value>,
     drives: Vec<DriveInfo>,
 }
 
@@ -127,11 +132,30 @@ impl S3Route for AdminRoute {
                         })
                     })
                     .collect();
+                let layout = set.layout();
+                let free: u64 = self
+                    .store
+                    .drives()
+                    .iter()
+                    .filter(|d| d.is_online())
+                    .filter_map(|d| d.space())
+                    .map(|s| s.free)
+                    .sum();
+                let nodes = match &self.cluster {
+                    Some(c) => c.describe_nodes(),
+                    None => vec![
+                        serde_json::json!({"node": "local", "this_node": true, "online": true,
+                        "version": env!("CARGO_PKG_VERSION")}),
+                    ],
+                };
                 json(&Info {
                     deployment_id: self.store.deployment_id.to_string(),
                     sets: self.store.sets().len(),
-                    data_shards: set.layout().data,
-                    parity_shards: set.layout().parity,
+                    data_shards: layout.data,
+                    parity_shards: layout.parity,
+                    usable_free_bytes: free / (layout.data + layout.parity) as u64
+                        * layout.data as u64,
+                    nodes,
                     drives,
                 })
             }

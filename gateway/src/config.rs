@@ -47,6 +47,27 @@ pub struct FileConfig {
     /// registered tier of the same name).
     #[serde(default)]
     pub tiers: Vec<tiering::TierConfig>,
+    /// A multi-node deployment (`[cluster]`), instead of `drives`.
+    pub cluster: Option<ClusterSection>,
+}
+
+/// `[cluster]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The topology in MinIO's forms, as on the command line:
+    /// `["http://10.0.0.{1...4}:9000/mnt/disk{1...2}"]`.
+    pub endpoints: Vec<String>,
+}
+
+/// This node's place in a multi-node deployment.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub topology: storage::topology::Topology,
+    /// This node, `HOST:PORT` as the topology names it.
+    pub me: String,
+    /// `STRATA_CLUSTER_SECRET`: keys the internal calls' signatures.
+    pub secret: String,
 }
 
 /// What `strata server` accepts on the command line.
@@ -56,6 +77,8 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub drives: Option<usize>,
     pub config: Option<PathBuf>,
+    /// Topology arguments (`http://HOST:PORT/PATH` with ellipses).
+    pub endpoints: Vec<String>,
 }
 
 /// The resolved configuration of a node.
@@ -77,6 +100,8 @@ pub struct Config {
     pub tiers: Vec<tiering::TierConfig>,
     /// The first retry delay of a failed replication.
     pub replication_min_backoff: std::time::Duration,
+    /// Set when the topology spans several nodes; `drives` are then this node's drives.
+    pub cluster: Option<ClusterSettings>,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
@@ -116,11 +141,53 @@ impl Config {
             )
         })?;
 
-        let drives = match (&o.data, &file.drives) {
-            (None, Some(list)) if o.drives.is_none() => list.clone(),
-            _ => {
-                let data = o.data.clone().unwrap_or_else(|| DEFAULT_DATA.into());
-                drive_dirs(&data, o.drives.unwrap_or(DEFAULT_DRIVES))
+        let endpoints = match (&o.endpoints[..], &file.cluster) {
+            ([], Some(c)) => c.endpoints.clone(),
+            (given, _) => given.to_vec(),
+        };
+        let mut cluster = None;
+        let drives = if !endpoints.is_empty() {
+            let topology = storage::topology::Topology::from_args(&endpoints)
+                .map_err(|e| anyhow::anyhow!("the topology: {e}"))?;
+            let nodes = topology.nodes();
+            let me = match (&o.address, &file.address) {
+                (Some(a), _) | (None, Some(a)) => a.clone(),
+                (None, None) if nodes.len() == 1 => nodes[0].clone(),
+                (None, None) => bail!(
+                    "a multi-node topology needs --address HOST:PORT naming this node (one of {})",
+                    nodes.join(", ")
+                ),
+            };
+            if !nodes.contains(&me) {
+                bail!(
+                    "--address {me} is not a node of the topology (its nodes: {})",
+                    nodes.join(", ")
+                );
+            }
+            let mine: Vec<PathBuf> = topology
+                .drives_of(&me)
+                .into_iter()
+                .map(|i| PathBuf::from(&topology.drives[i].path))
+                .collect();
+            if nodes.len() > 1 {
+                let secret = env("STRATA_CLUSTER_SECRET").unwrap_or_default();
+                if secret.len() < 8 {
+                    bail!("a multi-node deployment needs STRATA_CLUSTER_SECRET (at least 8 characters, the same on every node)");
+                }
+                cluster = Some(ClusterSettings {
+                    topology,
+                    me,
+                    secret,
+                });
+            }
+            mine
+        } else {
+            match (&o.data, &file.drives) {
+                (None, Some(list)) if o.drives.is_none() => list.clone(),
+                _ => {
+                    let data = o.data.clone().unwrap_or_else(|| DEFAULT_DATA.into());
+                    drive_dirs(&data, o.drives.unwrap_or(DEFAULT_DRIVES))
+                }
             }
         };
         if drives.is_empty() {
@@ -138,8 +205,10 @@ impl Config {
             );
         }
         if let Some(p) = file.parity {
-            let per_set =
-                storage::store::set_drive_count(drives.len()).map_err(anyhow::Error::msg)?;
+            let all = cluster
+                .as_ref()
+                .map_or(drives.len(), |c| c.topology.drives.len());
+            let per_set = storage::store::set_drive_count(all).map_err(anyhow::Error::msg)?;
             if p * 2 > per_set {
                 bail!(
                     "{}: parity {p} is more than half of the {per_set} drives of an erasure set",
@@ -265,6 +334,7 @@ impl Config {
             },
             tiers: file.tiers.clone(),
             replication_min_backoff: std::time::Duration::from_millis(replication_min_backoff_ms),
+            cluster,
         })
     }
 }
@@ -291,6 +361,29 @@ mod tests {
     }
 
     #[test]
+    fn a_topology_names_this_nodes_drives_and_needs_a_secret() {
+        let endpoints = vec!["http://127.0.0.1:{30001...30004}/x/d{1...2}".to_string()];
+        let given = |address: &str| Overrides {
+            address: Some(address.into()),
+            endpoints: endpoints.clone(),
+            ..Default::default()
+        };
+        let secret = |k: &str| (k == "STRATA_CLUSTER_SECRET").then(|| "a-long-secret".to_string());
+        let c = Config::resolve(&given("127.0.0.1:30002"), secret).unwrap();
+        let cluster = c.cluster.unwrap();
+        assert_eq!(cluster.me, "127.0.0.1:30002");
+        assert_eq!(cluster.topology.drives.len(), 8);
+        assert_eq!(
+            c.drives,
+            vec![PathBuf::from("/x/d1"), PathBuf::from("/x/d2")]
+        );
+        let e = Config::resolve(&given("127.0.0.1:30002"), no_env).unwrap_err();
+        assert!(e.to_string().contains("STRATA_CLUSTER_SECRET"), "{e}");
+        let e = Config::resolve(&given("127.0.0.1:39999"), secret).unwrap_err();
+        assert!(e.to_string().contains("not a node of the topology"), "{e}");
+    }
+
+    #[test]
     fn defaults_are_one_node_four_drives_under_data() {
         let c = Config::resolve(&Overrides::default(), no_env).unwrap();
         assert_eq!(c.address.to_string(), DEFAULT_ADDRESS);
@@ -306,6 +399,7 @@ mod tests {
             data: Some("/tmp/x".into()),
             drives: Some(6),
             config: None,
+            endpoints: Vec::new(),
         };
         let c = Config::resolve(&o, env).unwrap();
         assert_eq!(c.address.port(), 1234);

@@ -11,10 +11,12 @@ mod admin_replicate;
 mod admin_tier;
 mod auth;
 mod body_check;
+mod cluster;
 mod config;
 mod http_fixups;
 mod idle_body;
 mod metrics;
+mod peer_metrics;
 mod post_form;
 mod query;
 mod replication_metrics;
@@ -50,9 +52,13 @@ enum Command {
         drives: Option<usize>,
         /// TOML configuration file (address, root_user, root_password, drives, parity, domains,
         /// idle_timeout, min_free, lifecycle_schedule, lifecycle_rate, lifecycle_scan_pause,
-        /// lifecycle_day_seconds).
+        /// lifecycle_day_seconds, [cluster] endpoints).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// A multi-node topology, the same on every node, as MinIO's: `http://HOST:PORT/PATH`
+        /// with `{a...b}` ellipses (`http://10.0.0.{1...4}:9000/mnt/disk{1...2}`); this node
+        /// is the one --address names. Needs STRATA_CLUSTER_SECRET.
+        endpoints: Vec<String>,
     },
     /// Administer a running node (signed with STRATA_ROOT_USER / STRATA_ROOT_PASSWORD).
     Admin {
@@ -155,12 +161,14 @@ fn run() -> anyhow::Result<()> {
             data,
             drives,
             config,
+            endpoints,
         } => {
             let overrides = config::Overrides {
                 address,
                 data,
                 drives,
                 config,
+                endpoints,
             };
             let config = config::Config::resolve(&overrides, |k| std::env::var(k).ok())?;
             let served = runtime.block_on(server::serve(config));

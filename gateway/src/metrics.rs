@@ -44,6 +44,7 @@ pub struct Metrics {
     lifecycle_oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
     tier: TierMetrics,
     replication: crate::replication_metrics::ReplicationMetrics,
+    peers: crate::peer_metrics::PeerMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,6 +148,8 @@ impl Default for Metrics {
         tier.register(&mut registry);
         let replication = crate::replication_metrics::ReplicationMetrics::default();
         replication.register(&mut registry);
+        let peers = crate::peer_metrics::PeerMetrics::default();
+        peers.register(&mut registry);
         registry.register(
             "lifecycle_versions_scanned",
             "Versions the lifecycle scanner has judged",
@@ -229,6 +232,7 @@ impl Default for Metrics {
             drive_online,
             tier,
             replication,
+            peers,
         }
     }
 }
@@ -336,6 +340,10 @@ impl Metrics {
                 .get_or_create(&tier)
                 .set(b.oldest_ns.map_or(0.0, |t| (now - t).max(0) as f64 / 1e9));
         }
+    }
+
+    pub fn set_peers(&self, cluster: &crate::cluster::Cluster) {
+        self.peers.set(cluster);
     }
 
     pub fn set_replication(&self, replicator: &replicator::Replicator) {

@@ -4,6 +4,7 @@
 use crate::admin::AdminRoute;
 use crate::auth;
 use crate::body_check;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::http_fixups;
 use crate::idle_body::IdleTimeout;
@@ -88,6 +89,8 @@ const NODE_STATE: &str = ".strata-node";
 /// Everything a request handler needs.
 pub struct Node {
     pub store: Arc<Store>,
+    /// The other nodes, in a multi-node deployment.
+    pub cluster: Option<Arc<Cluster>>,
     s3: S3Service,
     metrics: Metrics,
     scanner: Arc<Scanner>,
@@ -101,17 +104,39 @@ pub struct Node {
     tasks: tokio_util::task::TaskTracker,
 }
 
-/// Opens the drives and the store; refuses foreign drives with a clear message.
-pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
+/// Opens a single node's drives and store; refuses foreign drives with a clear message.
+async fn open_local_store(config: &Config) -> Result<(Arc<Store>, Vec<usize>)> {
     let mut drives: Vec<Arc<dyn Drive>> = Vec::new();
     for path in &config.drives {
         let drive = LocalDrive::open(path)
             .with_context(|| format!("cannot open drive {}", path.display()))?;
         drives.push(Arc::new(drive));
     }
-    let (store, fresh) = Store::open(drives, config.parity)
+    Store::open(drives, config.parity)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Starts the node's work on an open store: background healing, lifecycle, tiering,
+/// replication, and the S3 service.
+async fn open_node(
+    config: &Config,
+    store: Arc<Store>,
+    fresh: Vec<usize>,
+    cluster: Option<Arc<Cluster>>,
+) -> Result<Arc<Node>> {
+    if let Some(c) = &cluster {
+        c.join(&store);
+        // Writes made while this node was down missed its drives: a pass over every object
+        // finds them (the writers' heal queues catch most of them sooner).
+        let store = store.clone();
+        tokio::spawn(async move {
+            match store.heal_all().await {
+                Ok(report) => tracing::info!(?report, "start-up heal of the cluster finished"),
+                Err(e) => tracing::warn!(error = %e, "start-up heal of the cluster failed"),
+            }
+        });
+    }
     store.start_background(fresh);
     // Node-local state lives beside the first drive's own, outside what a drive re-format
     // clears; losing it costs only a scan from the beginning.
@@ -168,9 +193,11 @@ pub async fn open_node(config: &Config) -> Result<Arc<Node>> {
         scanner: scanner.clone(),
         tiering: tiering.clone(),
         replicator: replicator.clone(),
+        cluster: cluster.clone(),
     });
     Ok(Arc::new(Node {
         store,
+        cluster,
         scanner,
         tiering,
         replicator,
@@ -193,11 +220,17 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 }
 
 impl Node {
-    /// True when every erasure set can both read and write.
+    /// True when every erasure set can both read and write (and, in a cluster, a majority of
+    /// the nodes answer, which object locks need).
     fn ready(&self) -> bool {
-        self.store.sets().iter().all(|s| {
-            s.drives().iter().filter(|d| d.is_online()).count() >= s.layout().write_quorum()
-        })
+        let nodes = self
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.nodes_online() >= storage::dlock::lock_quorum(c.peers.len() + 1));
+        nodes
+            && self.store.sets().iter().all(|s| {
+                s.drives().iter().filter(|d| d.is_online()).count() >= s.layout().write_quorum()
+            })
     }
 
     /// Health probes and metrics answer unsigned GETs on fixed paths; signed requests to the
@@ -211,10 +244,14 @@ impl Node {
         }
         match req.uri().path() {
             "/health/live" => Some(text(StatusCode::OK, "OK\n")),
-            "/health/ready" if self.ready() => Some(text(StatusCode::OK, "OK\n")),
-            "/health/ready" => Some(text(
+            // For load balancers (as MinIO's): the cluster as this node sees it has write
+            // quorum; the same test as this node's readiness, under the name MinIO users know.
+            "/health/ready" | "/health/cluster" if self.ready() => {
+                Some(text(StatusCode::OK, "OK\n"))
+            }
+            "/health/ready" | "/health/cluster" => Some(text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "not enough drives online\n",
+                "not enough drives or nodes online for writes\n",
             )),
             "/metrics" => {
                 for set in self.store.sets() {
@@ -226,6 +263,9 @@ impl Node {
                 self.metrics.set_lifecycle(&self.scanner.stats());
                 self.metrics.set_tiering(&self.tiering);
                 self.metrics.set_replication(&self.replicator);
+                if let Some(c) = &self.cluster {
+                    self.metrics.set_peers(c);
+                }
                 let mut r = text(StatusCode::OK, self.metrics.encode());
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
@@ -374,21 +414,53 @@ fn with_request_id(text: &str, request_id: &str) -> Option<String> {
     })
 }
 
-/// Serves the node until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> Result<()> {
-    let node = open_node(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.address)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.address))?;
+/// What answers on the node's port: the internal RPC (in a cluster) from the first moment,
+/// the node's S3 service, health and metrics once its store is open.
+struct Front {
+    rpc: Option<Arc<storage::rpc_server::RpcServer>>,
+    node: std::sync::OnceLock<Arc<Node>>,
+    /// What a starting node waits for, for the 503s it answers meanwhile.
+    starting: std::sync::Mutex<String>,
+}
+
+impl Front {
+    async fn route(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        if let Some(rpc) = &self.rpc {
+            if req.uri().path().starts_with(storage::rpc::PREFIX) {
+                return Ok(rpc.handle(req).await.map(Body::from));
+            }
+        }
+        match self.node.get() {
+            Some(node) => node.clone().handle(req).await,
+            None if req.uri().path() == "/health/live" => Ok(text(StatusCode::OK, "OK\n")),
+            None => {
+                let why = self.starting.lock().expect("lock").clone();
+                Ok(text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the node is starting: {why}\n"),
+                ))
+            }
+        }
+    }
+}
+
+fn print_banner(config: &Config, node: &Node, address: std::net::SocketAddr) {
     let layout = node.store.sets()[0].layout();
-    println!("Strata S3 endpoint: http://{}", listener.local_addr()?);
+    println!("Strata S3 endpoint: http://{address}");
     println!(
         "  {} drive(s) in {} erasure set(s), {} data + {} parity shards",
-        config.drives.len(),
+        node.store.drives().len(),
         node.store.sets().len(),
         layout.data,
         layout.parity
     );
+    if let Some(c) = &node.cluster {
+        println!(
+            "  cluster of {} nodes; this node is {}",
+            c.peers.len() + 1,
+            c.settings.me
+        );
+    }
     if config.default_credentials {
         println!(
             "  credentials (defaults; set STRATA_ROOT_USER / STRATA_ROOT_PASSWORD to change):"
@@ -399,6 +471,63 @@ pub async fn serve(config: Config) -> Result<()> {
     println!("    access key: {}", config.root_user);
     if config.default_credentials {
         println!("    secret key: {}", config.root_password);
+    }
+}
+
+/// Serves the node until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.address))?;
+    let address = listener.local_addr()?;
+    let cluster = match &config.cluster {
+        Some(settings) => Some(Arc::new(Cluster::new(settings.clone())?)),
+        None => None,
+    };
+    let front = Arc::new(Front {
+        rpc: cluster.as_ref().map(|c| c.rpc.clone()),
+        node: Default::default(),
+        starting: std::sync::Mutex::new("opening the drives".into()),
+    });
+    match cluster {
+        None => {
+            let (store, fresh) = open_local_store(&config).await?;
+            let node = open_node(&config, store, fresh, None).await?;
+            print_banner(&config, &node, address);
+            let _ = front.node.set(node);
+        }
+        Some(cluster) => {
+            // Peers must reach this node's drives before any node can open the deployment,
+            // so the port serves internal calls while the store waits for them.
+            println!(
+                "Strata node {} starting: waiting for its peers",
+                cluster.settings.me
+            );
+            let (front, config) = (front.clone(), config.clone());
+            tokio::spawn(async move {
+                let waiting = |why: &str| {
+                    let mut last = front.starting.lock().expect("lock");
+                    if *last != why {
+                        tracing::info!(waiting_for = why, "cluster not open yet");
+                        *last = why.to_owned();
+                    }
+                };
+                let opened = match cluster.open_store(config.parity, waiting).await {
+                    Ok((store, fresh)) => open_node(&config, store, fresh, Some(cluster)).await,
+                    Err(e) => Err(e),
+                };
+                match opened {
+                    Ok(node) => {
+                        print_banner(&config, &node, address);
+                        let _ = front.node.set(node);
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        std::process::exit(1);
+                    }
+                }
+            });
+        }
     }
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // Request headers beyond 64 KiB are refused by hyper with 431 before anything is read; the
@@ -421,7 +550,7 @@ pub async fn serve(config: Config) -> Result<()> {
                     Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
                 };
                 let _ = stream.set_nodelay(true);
-                let node = node.clone();
+                let front = front.clone();
                 let (http, watcher) = (http.clone(), graceful.watcher());
                 let idle = config.idle_timeout;
                 tokio::spawn(async move {
@@ -432,7 +561,7 @@ pub async fn serve(config: Config) -> Result<()> {
                         Ok(Ok(n)) if n > 0 => {}
                         _ => return,
                     }
-                    let service = hyper::service::service_fn(move |req| node.clone().handle(req));
+                    let service = hyper::service::service_fn(move |req| front.clone().route(req));
                     let conn = http.serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(error = %e, "connection ended with an error");
@@ -451,10 +580,15 @@ pub async fn serve(config: Config) -> Result<()> {
         SHUTDOWN_GRACE.as_secs()
     );
     // Request tasks can outlive their connection (a client that went away); they finish too.
-    node.tasks.close();
+    let node = front.node.get().cloned();
+    if let Some(node) = &node {
+        node.tasks.close();
+    }
     let drained = async {
         graceful.shutdown().await;
-        node.tasks.wait().await;
+        if let Some(node) = &node {
+            node.tasks.wait().await;
+        }
     };
     tokio::select! {
         _ = drained => println!("shut down"),

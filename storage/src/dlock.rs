@@ -57,6 +57,25 @@ pub trait Locker: Send + Sync {
     /// Asks for a grant; `false` when refused or the node does not answer.
     async fn lock(&self, resource: &str, owner: Uuid, lease_ms: i64) -> bool;
     async fn unlock(&self, resource: &str, owner: Uuid);
+    /// False while the node is known to be unreachable (a lock then fails at once rather
+    /// than waiting for grants that cannot come).
+    fn is_online(&self) -> bool {
+        true
+    }
+}
+
+/// This node's own table, called in process.
+#[async_trait]
+impl Locker for LockTable {
+    async fn lock(&self, resource: &str, owner: Uuid, lease_ms: i64) -> bool {
+        let now = crate::rpc::now_ms();
+        self.expire(now);
+        self.acquire(resource, owner, lease_ms, now)
+    }
+
+    async fn unlock(&self, resource: &str, owner: Uuid) {
+        self.release(resource, owner);
+    }
 }
 
 /// Why a lock was not taken.

@@ -42,7 +42,7 @@ impl PartRecord {
 }
 
 /// One atomic change to a key's record on one drive.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Commit {
     pub bucket: String,
     pub key: String,
@@ -79,6 +79,11 @@ pub trait Drive: Send + Sync + 'static {
     fn label(&self) -> &str;
     /// False while the drive is unreachable or unformatted.
     fn is_online(&self) -> bool;
+    /// True for a drive of this node (it collects its own garbage and checks its own format);
+    /// false for a drive another node serves.
+    fn is_local(&self) -> bool {
+        true
+    }
     /// The drive's total and free bytes as last measured, if known.
     fn space(&self) -> Option<crate::space::Space>;
 

@@ -62,6 +62,9 @@ pub enum StorageError {
     DriveOffline(String),
     #[error("{0}")]
     Refused(String),
+    /// The cluster cannot be opened yet (peers not up, the deployment not formatted yet).
+    #[error("not ready: {0}")]
+    NotReady(String),
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("I/O error: {0}")]

@@ -71,7 +71,7 @@ impl ErasureSet {
 
     /// Heals one key on every online drive of the set.
     pub async fn heal_object(self: &Arc<Self>, bucket: &str, key: &str) -> Result<ObjectHeal> {
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         let records = self.read_records(bucket, key).await;
         let agreement = self.agree(&records)?;
         let mut result = ObjectHeal::default();

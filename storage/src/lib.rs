@@ -16,6 +16,8 @@
 //! - [`store`]: all sets of the deployment, bucket records and background work;
 //! - [`cluster_config`]: cluster-wide configuration documents behind one interface;
 //! - [`dlock`]: per-object write locks across nodes (majority grants with leases, as dsync);
+//! - [`rpc`], [`rpc_server`] and [`remote`]: the internal RPC, its serving side, and the
+//!   drives and lock tables of other nodes behind the same traits as local ones;
 //! - [`rpc_auth`]: the signatures of the cluster's internal calls (HMAC over the cluster
 //!   secret, clock-skew window, replay refusal);
 //! - [`topology`]: MinIO-style endpoint arguments and erasure sets spread across nodes (the
@@ -38,8 +40,11 @@ pub mod meta;
 pub mod multipart;
 pub mod quorum;
 pub mod read;
+pub mod remote;
 pub mod replication;
+pub mod rpc;
 pub mod rpc_auth;
+pub mod rpc_server;
 pub mod set;
 pub mod space;
 pub mod store;

@@ -154,7 +154,7 @@ impl ErasureSet {
         opts: PutOptions,
     ) -> Result<VersionRecord> {
         let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         // A completion (or abort) that held the lock before may have ended the upload: then
         // this one is NoSuchUpload, which a retried completion turns into the first answer.
         self.upload(bucket, key, upload.upload_id).await?;
@@ -349,7 +349,7 @@ impl ErasureSet {
     /// that completion's rollback); `NoSuchUpload` when a completion got there first.
     pub async fn abort_upload(&self, upload: &UploadRecord) -> Result<()> {
         let (bucket, key, id) = (&upload.bucket, &upload.key, upload.upload_id);
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         self.upload(bucket, key, id).await?;
         let results = join_all(self.drives.iter().map(|d| d.abort_upload(id))).await;
         self.count_ok(&results, "abort")

@@ -269,7 +269,7 @@ impl ErasureSet {
         state: TargetReplication,
         first: impl std::future::Future<Output = bool> + Send,
     ) -> Result<bool> {
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         if !first.await {
             return Ok(false);
         }
@@ -297,7 +297,7 @@ impl ErasureSet {
         key: &str,
         which: Which,
     ) -> Result<crate::set::ObjectView> {
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         self.view(bucket, key, which).await
     }
 
@@ -310,7 +310,7 @@ impl ErasureSet {
         key: &str,
         which: Which,
     ) -> Result<Option<VersionRecord>> {
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         let records = self.read_records(bucket, key).await;
         let agreement = self.agree(&records)?;
         let rec = records

@@ -186,6 +186,15 @@ impl ErasureSet {
     /// deletes and metadata changes go on. A drive whose space is unknown counts as roomy.
     pub(crate) fn check_space(&self) -> Result<()> {
         let min_free = self.min_free.load(Ordering::Relaxed);
+        let online = self.drives.iter().filter(|d| d.is_online()).count();
+        if online < self.layout.write_quorum() {
+            // Not a full drive but lost ones (a node or drives down): say so.
+            return Err(Self::quorum_error(
+                "write: drives online",
+                online,
+                self.layout.write_quorum(),
+            ));
+        }
         let roomy = self
             .drives
             .iter()
@@ -588,7 +597,7 @@ impl ErasureSet {
             restore: None,
             metadata_changed_ns: 0,
         };
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         let records = self.read_records(bucket, key).await;
         self.check_precondition(records.clone(), &opts.precondition)?;
         let version = VersionRecord {

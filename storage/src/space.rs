@@ -1,7 +1,7 @@
 //! Free and total bytes of a drive's file system, so writes stop cleanly before a drive fills
 //! and operators see capacity. Measured with `statvfs`, at most once a second per drive.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Space {
     pub total: u64,
     /// Bytes an unprivileged writer may still use.

@@ -12,7 +12,7 @@ use crate::set::ErasureSet;
 use futures::future::join_all;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -26,8 +26,10 @@ pub struct Store {
     drives: Vec<Arc<dyn Drive>>,
     heal_queue: Arc<HealQueue>,
     heal_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<HealKey>>>,
-    /// Bucket records read from a quorum, by name.
-    bucket_cache: std::sync::RwLock<std::collections::HashMap<String, BucketRecord>>,
+    /// Bucket records read from a quorum, by name, with when they were read.
+    bucket_cache: std::sync::RwLock<std::collections::HashMap<String, (BucketRecord, Instant)>>,
+    /// In a cluster: how other nodes learn that a bucket record changed.
+    peers_notifier: std::sync::OnceLock<BucketNotifier>,
     /// One full heal at a time; a second caller waits, then runs its own pass.
     pub(crate) healing: tokio::sync::Mutex<()>,
     /// Counts bucket configuration changes, so background work (lifecycle) reacts at once.
@@ -36,6 +38,25 @@ pub struct Store {
     replication: crate::replication::Hook,
     /// One cluster configuration change at a time (read, change, write back).
     pub(crate) cluster_config_lock: tokio::sync::Mutex<()>,
+}
+
+/// How long a node trusts a cached bucket record in a cluster, should a peer's notice of a
+/// change be lost.
+const CLUSTER_BUCKET_CACHE: Duration = Duration::from_secs(5);
+
+/// Tells the other nodes that the named bucket's record changed; resolves once they were told
+/// (or could not be).
+pub type BucketNotifier =
+    Box<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// How [`Store::open_with`] treats drives that do not answer and a deployment not formatted yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Every drive is this node's: any error opening one is the caller's to see.
+    SingleNode,
+    /// Drives on other nodes may not answer yet; only the node with `formats_new` formats a
+    /// new deployment (MinIO's rule: the first node of the topology).
+    Cluster { formats_new: bool },
 }
 
 /// Splits `drives` drives into equal sets of at most 16.
@@ -61,18 +82,55 @@ impl Store {
         drives: Vec<Arc<dyn Drive>>,
         parity: Option<usize>,
     ) -> Result<(Arc<Store>, Vec<usize>)> {
+        Self::open_with(drives, parity, OpenMode::SingleNode).await
+    }
+
+    /// Opens the deployment as `open` does; in a cluster, drives that do not answer are left
+    /// for later (they count as offline) and a new deployment is formatted only by the node
+    /// `mode` allows, once every drive answers. Until the deployment can be opened the answer
+    /// is [`StorageError::NotReady`] saying what it waits for; the caller tries again.
+    pub async fn open_with(
+        drives: Vec<Arc<dyn Drive>>,
+        parity: Option<usize>,
+        mode: OpenMode,
+    ) -> Result<(Arc<Store>, Vec<usize>)> {
         let per_set = set_drive_count(drives.len()).map_err(StorageError::Refused)?;
         let set_count = drives.len() / per_set;
         let parity = parity.unwrap_or_else(|| ErasureLayout::default_parity(per_set));
         let layout = ErasureLayout::new(per_set, parity).map_err(StorageError::Refused)?;
 
-        let found: Vec<Option<Format>> = join_all(drives.iter().map(|d| d.read_format()))
-            .await
-            .into_iter()
-            .collect::<Result<_>>()?;
+        let answers: Vec<Result<Option<Format>>> =
+            join_all(drives.iter().map(|d| d.read_format())).await;
+        let reached: Vec<bool> = answers.iter().map(|a| a.is_ok()).collect();
+        let found: Vec<Option<Format>> = match mode {
+            OpenMode::SingleNode => answers.into_iter().collect::<Result<_>>()?,
+            OpenMode::Cluster { .. } => {
+                let answered = answers.iter().filter(|a| a.is_ok()).count();
+                let majority = drives.len() / 2 + 1;
+                if answered < majority {
+                    return Err(StorageError::NotReady(format!(
+                        "{answered} of {} drives answer; waiting for {majority}",
+                        drives.len()
+                    )));
+                }
+                answers.into_iter().map(|a| a.ok().flatten()).collect()
+            }
+        };
         let mut ids: BTreeMap<Uuid, usize> = BTreeMap::new();
         for f in found.iter().flatten() {
             *ids.entry(f.deployment_id).or_default() += 1;
+        }
+        if let OpenMode::Cluster { formats_new, .. } = mode {
+            let unreachable = reached.iter().filter(|r| !**r).count();
+            if ids.is_empty() && (!formats_new || unreachable > 0) {
+                return Err(StorageError::NotReady(if formats_new {
+                    format!(
+                        "a new deployment: waiting for all drives ({unreachable} do not answer)"
+                    )
+                } else {
+                    "a new deployment: waiting for the first node to format it".into()
+                }));
+            }
         }
         let deployment_id = ids
             .iter()
@@ -109,6 +167,9 @@ impl Store {
                         expected.set_drive_count
                     )));
                 }
+                // A drive of another node that did not answer is formatted by its own node's
+                // drive check when it comes back.
+                None if !reached[i] => {}
                 None => {
                     drive.write_format(&expected).await?;
                     if !ids.is_empty() {
@@ -154,6 +215,7 @@ impl Store {
             healing: tokio::sync::Mutex::new(()),
             config_changes: tokio::sync::watch::Sender::new(0),
             bucket_cache: Default::default(),
+            peers_notifier: Default::default(),
             remote_releases,
             replication,
             cluster_config_lock: Default::default(),
@@ -212,14 +274,23 @@ impl Store {
 
     /// A bucket record by name, the reserved cluster record included.
     pub(crate) async fn bucket_record(&self, name: &str) -> Result<BucketRecord> {
-        if let Some(b) = self.bucket_cache.read().expect("lock").get(name) {
-            return Ok(b.clone());
+        // Alone, this node makes every change and its cache is always right; in a cluster a
+        // peer's notice can be lost (the peer died after its write), so a cached record is
+        // re-read after a while.
+        let fresh_for = match self.peers_notifier.get() {
+            Some(_) => CLUSTER_BUCKET_CACHE,
+            None => Duration::MAX,
+        };
+        if let Some((b, read)) = self.bucket_cache.read().expect("lock").get(name) {
+            if read.elapsed() < fresh_for {
+                return Ok(b.clone());
+            }
         }
         let record = self.read_bucket(name).await?;
         self.bucket_cache
             .write()
             .expect("lock")
-            .insert(name.to_owned(), record.clone());
+            .insert(name.to_owned(), (record.clone(), Instant::now()));
         Ok(record)
     }
 
@@ -266,7 +337,31 @@ impl Store {
     async fn put_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
         let result = self.write_bucket_everywhere(record).await;
         self.config_changed();
+        self.tell_peers(&record.name).await;
         result
+    }
+
+    /// Tells the other nodes (in a cluster) that a bucket record changed.
+    async fn tell_peers(&self, name: &str) {
+        if let Some(notify) = self.peers_notifier.get() {
+            notify(name.to_owned()).await;
+        }
+    }
+
+    /// Makes this store a node of a cluster: every key lock is also taken on a majority of
+    /// the nodes, and `notifier` tells the other nodes of bucket record changes (their
+    /// [`Store::forget_bucket`]). Once, at start.
+    pub fn join_cluster(&self, locks: Arc<crate::locks::ClusterLocks>, notifier: BucketNotifier) {
+        for set in &self.sets {
+            set.locks.set_cluster(locks.clone());
+        }
+        let _ = self.peers_notifier.set(notifier);
+    }
+
+    /// Forgets the cached record of a bucket another node changed.
+    pub fn forget_bucket(&self, name: &str) {
+        self.bucket_cache.write().expect("lock").remove(name);
+        self.config_changed();
     }
 
     async fn write_bucket_everywhere(&self, record: &BucketRecord) -> Result<()> {
@@ -350,6 +445,7 @@ impl Store {
             .iter()
             .filter(|r| r.is_ok())
             .count();
+        self.tell_peers(name).await;
         if ok < self.bucket_write_quorum() {
             return Err(StorageError::Quorum {
                 what: "bucket delete",
@@ -669,7 +765,9 @@ impl Store {
     pub async fn check_drives(&self) -> Result<usize> {
         let mut reinitialised = 0;
         for set in &self.sets {
-            for (drive, format) in set.drives.iter().zip(&set.formats) {
+            let drives = set.drives.iter().zip(&set.formats);
+            // Another node checks its own drives (and re-formats them when wiped).
+            for (drive, format) in drives.filter(|(d, _)| d.is_local()) {
                 match drive.check(format).await {
                     Ok(true) => reinitialised += 1,
                     Ok(false) => {}

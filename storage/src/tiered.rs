@@ -81,7 +81,7 @@ impl ErasureSet {
         tier: &str,
         remote_key: &str,
     ) -> Result<bool> {
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         let records = self.read_records(bucket, key).await;
         let agreement = self.agree(&records)?;
         let names = |r: &ObjectRecord| {
@@ -334,7 +334,7 @@ impl ErasureSet {
         written: &[bool],
         change: impl Fn(usize, &mut VersionRecord) -> Result<()>,
     ) -> Result<()> {
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         let records = self.read_records(bucket, key).await;
         let now = now_ns();
         let plan = self.plan(&records, |d, rec| {

@@ -172,6 +172,22 @@ impl Topology {
         out
     }
 
+    /// A short digest of every drive in order: two nodes agree on the deployment's layout
+    /// exactly when their fingerprints are equal (16 hex digits).
+    pub fn fingerprint(&self) -> String {
+        let text: Vec<String> = self.drives.iter().map(Endpoint::to_string).collect();
+        format!(
+            "{:016x}",
+            xxhash_rust::xxh3::xxh3_64(text.join("\n").as_bytes())
+        )
+    }
+
+    /// Every drive in order, separated by spaces (for the message refusing another topology).
+    pub fn describe(&self) -> String {
+        let text: Vec<String> = self.drives.iter().map(Endpoint::to_string).collect();
+        text.join(" ")
+    }
+
     /// The drives `node` (`HOST:PORT`) serves, as indexes into `drives`.
     pub fn drives_of(&self, node: &str) -> Vec<usize> {
         (0..self.drives.len())

@@ -373,7 +373,7 @@ impl ErasureSet {
         opts: DeleteOptions,
     ) -> Result<Deleted> {
         let bypass_governance = opts.bypass_governance;
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         let records = self.read_records(bucket, key).await;
         let now = now_ns();
         let marker_id = (versioning == Versioning::Enabled).then(Uuid::now_v7);
@@ -496,7 +496,7 @@ impl ErasureSet {
         which: Which,
         change: impl Fn(&mut VersionRecord) -> Result<()>,
     ) -> Result<VersionRecord> {
-        let _guard = self.locks.lock(bucket, key).await;
+        let _guard = self.locks.lock(bucket, key).await?;
         let records = self.read_records(bucket, key).await;
         let now = now_ns();
         let plan = self.plan(&records, |_, rec| {

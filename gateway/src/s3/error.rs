@@ -66,9 +66,11 @@ pub fn s3_err(e: StorageError) -> S3Error {
             http::StatusCode::INSUFFICIENT_STORAGE,
             "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.",
         ),
-        e @ StorageError::Quorum { .. } => {
+        e @ StorageError::Quorum { what, .. } => {
             tracing::warn!(error = %e, "quorum not reached");
-            S3Error::with_message(S3ErrorCode::SlowDown, format!("Resource requested is unreadable, please reduce your request rate: {e}"))
+            // MinIO's wording (SlowDownRead / SlowDownWrite) under S3's code, which SDKs retry.
+            let state = if what.contains("read") || what.contains("listing") { "unreadable" } else { "unwritable" };
+            S3Error::with_message(S3ErrorCode::SlowDown, format!("Resource requested is {state}, please reduce your request rate: {e}"))
         }
         e => {
             tracing::error!(error = %e, "internal error");
