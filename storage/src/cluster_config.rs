@@ -31,9 +31,9 @@ impl ClusterConfig for Store {
     }
 
     async fn set(&self, name: &str, value: Option<Vec<u8>>) -> Result<()> {
-        let _one_writer = self.cluster_config_lock.lock().await;
+        let _one_writer = self.bucket_lock(RECORD).await?;
         match self.bucket_record(RECORD).await {
-            Ok(_) => self.set_bucket_config(RECORD, name, value).await,
+            Ok(_) => self.set_bucket_config_locked(RECORD, name, value).await,
             Err(crate::StorageError::NoSuchBucket) => {
                 let record = BucketRecord {
                     name: RECORD.into(),

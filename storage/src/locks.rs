@@ -11,9 +11,9 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 /// How long a node's grant lasts unless renewed (a crashed holder's lock frees after this).
-const LEASE: Duration = Duration::from_secs(30);
+const LEASE: Duration = Duration::from_secs(15);
 /// How often a held lock's grants are renewed.
-const RENEW_EVERY: Duration = Duration::from_secs(10);
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 /// How long a writer waits for a key another node's writer holds.
 const WAIT_FOR_HOLDER: Duration = Duration::from_secs(10);
 

@@ -32,8 +32,10 @@ type Body = BoxBody<Bytes, std::io::Error>;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one metadata call or shard read may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often an offline peer is probed.
+/// How often a peer is probed.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a probe may take before the node counts as down (a probe touches no disk).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Shard blocks in flight to one remote shard file (bounds the memory of a streamed write).
 const SHARD_BLOCKS_IN_FLIGHT: usize = 4;
 
@@ -55,6 +57,9 @@ pub struct Peer {
     secret: Arc<[u8]>,
     fingerprint: String,
     online: AtomicBool,
+    /// Counts the times the node went offline: calls in flight to it give up at once (a
+    /// partitioned node's TCP connections hang rather than fail).
+    went_offline: tokio::sync::watch::Sender<u64>,
     /// What the node said about itself when last probed.
     hello: Mutex<Option<Hello>>,
     /// Why the last call failed, for `admin info`.
@@ -80,6 +85,7 @@ impl Peer {
             secret,
             fingerprint,
             online: AtomicBool::new(false),
+            went_offline: tokio::sync::watch::Sender::new(0),
             hello: Mutex::new(None),
             last_error: Mutex::new(None),
             calls: AtomicU64::new(0),
@@ -135,7 +141,12 @@ impl Peer {
             Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed(),
         );
         let started = Instant::now();
-        let answer = tokio::time::timeout(CALL_TIMEOUT, async {
+        let limit = if path == "hello" {
+            PROBE_TIMEOUT
+        } else {
+            CALL_TIMEOUT
+        };
+        let call = tokio::time::timeout(limit, async {
             let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status();
             let bytes = resp
@@ -145,9 +156,12 @@ impl Peer {
                 .map_err(|e| e.to_string())?
                 .to_bytes();
             Ok::<_, String>((status, bytes))
-        })
-        .await
-        .unwrap_or_else(|_| Err(format!("no answer within {} s", CALL_TIMEOUT.as_secs())));
+        });
+        let answer = match self.unless_offline(call).await {
+            Some(Ok(answer)) => answer,
+            Some(Err(_)) => Err(format!("no answer within {} s", limit.as_secs())),
+            None => Err("the node went offline during the call".into()),
+        };
         self.record(started, answer.is_err());
         match answer {
             Ok((status, bytes)) if status.is_success() => Ok(bytes),
@@ -169,6 +183,15 @@ impl Peer {
         }
     }
 
+    /// Runs `call` unless the node goes offline first (`None`).
+    async fn unless_offline<F: std::future::Future>(&self, call: F) -> Option<F::Output> {
+        let mut offline = self.went_offline.subscribe();
+        tokio::select! {
+            answer = call => Some(answer),
+            _ = offline.changed() => None,
+        }
+    }
+
     /// A call whose answer is an [`rpc::encode_result`] body.
     async fn call<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T> {
         rpc::decode_result(&self.send(path, body).await?)
@@ -184,10 +207,16 @@ impl Peer {
     }
 
     fn failed(&self, why: String) {
-        if self.online.swap(false, Ordering::SeqCst) {
-            tracing::warn!(node = %self.node, error = %why, "node went offline");
+        let went_offline = self.online.swap(false, Ordering::SeqCst);
+        if went_offline {
+            self.went_offline.send_modify(|n| *n += 1);
         }
-        *self.last_error.lock().expect("lock") = Some(why);
+        let mut last = self.last_error.lock().expect("lock");
+        // Said once per reason, not once per probe while the node stays away.
+        if went_offline || last.as_deref() != Some(&why) {
+            tracing::warn!(node = %self.node, error = %why, "node offline");
+        }
+        *last = Some(why);
     }
 
     /// Asks the node how it is; marks it online when it answers with our topology.
@@ -429,7 +458,15 @@ impl Drive for RemoteDrive {
         let peer = self.peer.clone();
         let answer = tokio::spawn(async move {
             let started = Instant::now();
-            let resp = peer.client.request(req).await;
+            let resp = match peer.unless_offline(peer.client.request(req)).await {
+                Some(resp) => resp,
+                None => {
+                    return Err(StorageError::DriveOffline(format!(
+                        "node {} went offline during the call",
+                        peer.node
+                    )))
+                }
+            };
             let answer = match resp {
                 Ok(resp) => {
                     let ok = resp.status().is_success();

@@ -36,9 +36,11 @@ pub struct Store {
     config_changes: tokio::sync::watch::Sender<u64>,
     remote_releases: crate::tiered::ReleaseHook,
     replication: crate::replication::Hook,
-    /// One cluster configuration change at a time (read, change, write back).
-    pub(crate) cluster_config_lock: tokio::sync::Mutex<()>,
 }
+
+/// The lock names of bucket records (no bucket name starts with a dot, so no object's lock
+/// shares one).
+const BUCKET_LOCKS: &str = ".strata-bucket";
 
 /// How long a node trusts a cached bucket record in a cluster, should a peer's notice of a
 /// change be lost.
@@ -218,7 +220,6 @@ impl Store {
             peers_notifier: Default::default(),
             remote_releases,
             replication,
-            cluster_config_lock: Default::default(),
         });
         Ok((store, fresh))
     }
@@ -395,7 +396,8 @@ impl Store {
         name: &str,
         config: BTreeMap<String, Vec<u8>>,
     ) -> Result<()> {
-        match self.bucket(name).await {
+        let _one_writer = self.bucket_lock(name).await?;
+        match self.fresh_bucket(name).await {
             Ok(_) => return Err(StorageError::BucketExists),
             Err(StorageError::NoSuchBucket) => {}
             Err(e) => return Err(e),
@@ -415,10 +417,33 @@ impl Store {
         config: &str,
         value: Option<Vec<u8>>,
     ) -> Result<()> {
-        let mut record = match name {
-            crate::cluster_config::RECORD => self.bucket_record(name).await?,
-            _ => self.bucket(name).await?,
-        };
+        let _one_writer = self.bucket_lock(name).await?;
+        self.set_bucket_config_locked(name, config, value).await
+    }
+
+    /// Takes the lock that orders the changes of one bucket's record (across the nodes of a
+    /// cluster): every change reads the record, changes it and writes it back.
+    pub(crate) async fn bucket_lock(&self, name: &str) -> Result<crate::locks::KeyGuard<'_>> {
+        self.sets[0].locks.lock(BUCKET_LOCKS, name).await
+    }
+
+    /// The bucket's record as a quorum of drives has it now (never a cached copy).
+    async fn fresh_bucket(&self, name: &str) -> Result<BucketRecord> {
+        self.bucket_cache.write().expect("lock").remove(name);
+        self.bucket_record(name).await
+    }
+
+    /// `set_bucket_config` for a caller holding the bucket's lock.
+    pub(crate) async fn set_bucket_config_locked(
+        &self,
+        name: &str,
+        config: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<()> {
+        if name != crate::cluster_config::RECORD {
+            self.bucket(name).await?; // a user bucket of the reserved name does not exist
+        }
+        let mut record = self.fresh_bucket(name).await?;
         match value {
             Some(v) => record.config.insert(config.to_owned(), v),
             None => record.config.remove(config),
@@ -427,7 +452,8 @@ impl Store {
     }
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        self.bucket(name).await?;
+        let _one_writer = self.bucket_lock(name).await?;
+        self.fresh_bucket(name).await?;
         let page = self.list_versions(name, "", "", "", None, 1).await?;
         if !page.entries.is_empty() {
             return Err(StorageError::BucketNotEmpty);
