@@ -131,6 +131,19 @@ impl Cluster {
                 })
             }),
         );
+        // A node that was cut off may have changed buckets while its notices could not arrive
+        // (or missed ours); reconnecting drops every cached record on both sides.
+        for peer in &self.peers {
+            let (mut online, store) = (peer.watch_online(), Arc::downgrade(store));
+            tokio::spawn(async move {
+                while online.changed().await.is_ok() {
+                    match store.upgrade() {
+                        Some(store) => store.forget_buckets(),
+                        None => return,
+                    }
+                }
+            });
+        }
         let forget = Arc::downgrade(store);
         self.rpc.on_bucket_changed(Box::new(move |name| {
             if let Some(store) = forget.upgrade() {

@@ -39,6 +39,7 @@ impl ClusterConfig for Store {
                     name: RECORD.into(),
                     created_ns: 0,
                     config: value.map(|v| (name.to_owned(), v)).into_iter().collect(),
+                    updated_ns: crate::meta::now_ns(),
                 };
                 self.put_bucket_record(&record).await
             }

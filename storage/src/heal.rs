@@ -125,7 +125,9 @@ impl ErasureSet {
         }
         for (d, b) in bad.iter_mut().enumerate() {
             *b |= !agreement.agree[d];
-            *b &= self.drives[d].is_online();
+            // Only a drive that answered: the copy it has must be known to be freed when the
+            // healed one replaces it (a drive that just came back may have a copy already).
+            *b &= self.drives[d].is_online() && records[d].is_some();
         }
         self.prune_unlisted_parts(bucket, key, &agreeing).await;
         let targets: Vec<usize> = (0..self.drives.len()).filter(|d| bad[*d]).collect();
@@ -331,15 +333,19 @@ impl Store {
         Ok(report)
     }
 
-    /// Copies buckets a quorum knows to drives that lack them, and drops buckets only a
-    /// minority still has; returns how many drive copies changed.
+    /// Copies buckets a quorum knows to drives that lack them or have an older copy, and
+    /// drops buckets only a minority still has; returns how many drive copies changed.
     async fn heal_buckets(&self) -> Result<usize> {
         let known = self.bucket_records().await?;
         let mut changed = 0;
         for drive in self.drives().iter().filter(|d| d.is_online()) {
             let have = drive.list_buckets().await?;
             for b in &known {
-                if !have.iter().any(|h| h.name == b.name) {
+                // Missing, or an older copy (the drive missed a change while offline).
+                if !have
+                    .iter()
+                    .any(|h| h.name == b.name && h.age_key() >= b.age_key())
+                {
                     drive.put_bucket(b).await?;
                     changed += 1;
                 }

@@ -341,9 +341,19 @@ pub struct BucketRecord {
     pub created_ns: i64,
     /// Named configuration documents (versioning, lifecycle, tagging, …), stored as given.
     pub config: BTreeMap<String, Vec<u8>>,
+    /// When the record last changed (ns since the epoch; 0 in records written before it was
+    /// kept): of two copies on different drives, the newer wins.
+    #[serde(default)]
+    pub updated_ns: i64,
 }
 
 impl BucketRecord {
+    /// Which of two copies of a bucket's record is newer: a re-created bucket, then a later
+    /// change.
+    pub fn age_key(&self) -> (i64, i64) {
+        (self.created_ns, self.updated_ns)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         rmp_serde::to_vec_named(self).expect("records always serialize")
     }

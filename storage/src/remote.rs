@@ -60,6 +60,8 @@ pub struct Peer {
     /// Counts the times the node went offline: calls in flight to it give up at once (a
     /// partitioned node's TCP connections hang rather than fail).
     went_offline: tokio::sync::watch::Sender<u64>,
+    /// Counts the times the node came (back) online: notices it sent meanwhile may be lost.
+    came_online: tokio::sync::watch::Sender<u64>,
     /// What the node said about itself when last probed.
     hello: Mutex<Option<Hello>>,
     /// Why the last call failed, for `admin info`.
@@ -86,6 +88,7 @@ impl Peer {
             fingerprint,
             online: AtomicBool::new(false),
             went_offline: tokio::sync::watch::Sender::new(0),
+            came_online: tokio::sync::watch::Sender::new(0),
             hello: Mutex::new(None),
             last_error: Mutex::new(None),
             calls: AtomicU64::new(0),
@@ -234,8 +237,14 @@ impl Peer {
         *self.last_error.lock().expect("lock") = None;
         if !self.online.swap(true, Ordering::SeqCst) {
             tracing::info!(node = %self.node, "node online");
+            self.came_online.send_modify(|n| *n += 1);
         }
         Ok(hello)
+    }
+
+    /// Wakes each time the node comes (back) online.
+    pub fn watch_online(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.came_online.subscribe()
     }
 
     /// Probes the peer every second for as long as the process runs.

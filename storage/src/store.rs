@@ -312,12 +312,15 @@ impl Store {
                 needed: self.bucket_read_quorum(),
             });
         }
-        let mut present: Vec<BucketRecord> = answers.into_iter().flatten().flatten().collect();
+        let present: Vec<BucketRecord> = answers.into_iter().flatten().flatten().collect();
         if present.len() < self.bucket_read_quorum() {
             return Err(StorageError::NoSuchBucket);
         }
-        present.sort_by_key(|b| -b.created_ns);
-        Ok(present.swap_remove(0))
+        let newest = present
+            .into_iter()
+            .max_by_key(BucketRecord::age_key)
+            .expect("a quorum answered");
+        Ok(newest)
     }
 
     /// Wakes whenever a bucket or a bucket configuration changes (created, configured,
@@ -357,6 +360,12 @@ impl Store {
             set.locks.set_cluster(locks.clone());
         }
         let _ = self.peers_notifier.set(notifier);
+    }
+
+    /// Forgets every cached bucket record (a node came back: its notices may have been lost).
+    pub fn forget_buckets(&self) {
+        self.bucket_cache.write().expect("lock").clear();
+        self.config_changed();
     }
 
     /// Forgets the cached record of a bucket another node changed.
@@ -402,10 +411,12 @@ impl Store {
             Err(StorageError::NoSuchBucket) => {}
             Err(e) => return Err(e),
         }
+        let now = now_ns();
         let record = BucketRecord {
             name: name.to_owned(),
-            created_ns: now_ns(),
+            created_ns: now,
             config,
+            updated_ns: now,
         };
         self.put_bucket_everywhere(&record).await
     }
@@ -444,6 +455,7 @@ impl Store {
             self.bucket(name).await?; // a user bucket of the reserved name does not exist
         }
         let mut record = self.fresh_bucket(name).await?;
+        record.updated_ns = now_ns().max(record.updated_ns + 1);
         match value {
             Some(v) => record.config.insert(config.to_owned(), v),
             None => record.config.remove(config),
@@ -504,7 +516,11 @@ impl Store {
         .await;
         let mut seen: BTreeMap<String, (BucketRecord, usize)> = BTreeMap::new();
         for rec in answers.into_iter().flatten().flatten() {
-            seen.entry(rec.name.clone()).or_insert((rec, 0)).1 += 1;
+            let entry = seen.entry(rec.name.clone()).or_insert((rec.clone(), 0));
+            entry.1 += 1;
+            if rec.age_key() > entry.0.age_key() {
+                entry.0 = rec;
+            }
         }
         Ok(seen
             .into_values()
