@@ -61,6 +61,18 @@ pub enum OpenMode {
     Cluster { formats_new: bool },
 }
 
+/// The erasure set (of `sets`) that holds `bucket/key`: xxh3 of `bucket/key` keyed by the
+/// deployment id, so every node places a key alike and placement never changes for the
+/// life of the deployment (MinIO's SipHash placement, with xxh3).
+pub fn placement(deployment_id: Uuid, bucket: &str, key: &str, sets: usize) -> usize {
+    let seed = u64::from_le_bytes(deployment_id.as_bytes()[..8].try_into().expect("8 bytes"));
+    let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+    h.update(bucket.as_bytes());
+    h.update(b"/");
+    h.update(key.as_bytes());
+    (h.digest() % sets as u64) as usize
+}
+
 /// Splits `drives` drives into equal sets of at most 16.
 pub fn set_drive_count(drives: usize) -> Result<usize, String> {
     if drives == 0 {
@@ -245,15 +257,7 @@ impl Store {
 
     /// The set that holds `bucket/key`.
     pub fn set_for(&self, bucket: &str, key: &str) -> &Arc<ErasureSet> {
-        let mut h = xxhash_rust::xxh3::Xxh3::with_seed(u64::from_le_bytes(
-            self.deployment_id.as_bytes()[..8]
-                .try_into()
-                .expect("8 bytes"),
-        ));
-        h.update(bucket.as_bytes());
-        h.update(b"/");
-        h.update(key.as_bytes());
-        &self.sets[(h.digest() % self.sets.len() as u64) as usize]
+        &self.sets[placement(self.deployment_id, bucket, key, self.sets.len())]
     }
 
     fn bucket_read_quorum(&self) -> usize {
@@ -826,6 +830,34 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placement_is_stable_and_even() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        // Fixed answers: a change of the hash would move every object of every deployment.
+        let fixed: Vec<usize> = ["a", "b", "photos/2024/x.jpg", ""]
+            .iter()
+            .map(|k| placement(id, "bucket", k, 8))
+            .collect();
+        assert_eq!(fixed, PLACED, "placement of known keys changed");
+        assert_eq!(placement(id, "bucket", "a", 1), 0);
+        // Another deployment places differently; one key always lands in one set.
+        let other = Uuid::from_u128(7);
+        let moved = (0..100)
+            .filter(|i| {
+                let key = format!("k{i}");
+                placement(id, "b", &key, 8) != placement(other, "b", &key, 8)
+            })
+            .count();
+        assert!(moved > 50, "{moved}");
+        let mut counts = [0usize; 8];
+        for i in 0..80_000 {
+            counts[placement(id, "b", &format!("obj-{i}"), 8)] += 1;
+        }
+        assert!(counts.iter().all(|c| (9_000..11_000).contains(c)), "{counts:?}");
+    }
+
+    const PLACED: [usize; 4] = [2, 0, 7, 6];
 
     #[test]
     fn sets_are_equal_and_at_most_sixteen() {
