@@ -384,6 +384,28 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_section_gives_the_topology() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(
+            &path,
+            "address = \"10.0.0.3:9000\"\n[cluster]\nendpoints = [\"http://10.0.0.{1...4}:9000/mnt/disk{1...2}\"]\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(path),
+            ..Default::default()
+        };
+        let secret = |k: &str| (k == "STRATA_CLUSTER_SECRET").then(|| "a-long-secret".to_string());
+        let c = Config::resolve(&o, secret).unwrap();
+        assert_eq!(c.cluster.unwrap().me, "10.0.0.3:9000");
+        assert_eq!(
+            c.drives,
+            vec![PathBuf::from("/mnt/disk1"), PathBuf::from("/mnt/disk2")]
+        );
+    }
+
+    #[test]
     fn defaults_are_one_node_four_drives_under_data() {
         let c = Config::resolve(&Overrides::default(), no_env).unwrap();
         assert_eq!(c.address.to_string(), DEFAULT_ADDRESS);

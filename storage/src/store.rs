@@ -854,7 +854,10 @@ mod tests {
         for i in 0..80_000 {
             counts[placement(id, "b", &format!("obj-{i}"), 8)] += 1;
         }
-        assert!(counts.iter().all(|c| (9_000..11_000).contains(c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|c| (9_000..11_000).contains(c)),
+            "{counts:?}"
+        );
     }
 
     const PLACED: [usize; 4] = [2, 0, 7, 6];
