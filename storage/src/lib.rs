@@ -15,6 +15,8 @@
 //!   sends to a target, in the same step as the change, and replicas' own writes;
 //! - [`store`]: all sets of the deployment, bucket records and background work;
 //! - [`cluster_config`]: cluster-wide configuration documents behind one interface;
+//! - [`catalog`] and [`raft`]: bucket records behind one interface, and the cluster's control
+//!   plane that holds them in a replicated state machine (openraft);
 //! - [`dlock`]: per-object write locks across nodes (majority grants with leases, as dsync);
 //! - [`rpc`], [`rpc_server`] and [`remote`]: the internal RPC, its serving side, and the
 //!   drives and lock tables of other nodes behind the same traits as local ones;
@@ -24,6 +26,7 @@
 //!   multi-node cluster's layout; pure).
 
 pub mod bitrot;
+pub mod catalog;
 pub mod cluster_config;
 pub mod dlock;
 pub mod drive;
@@ -39,6 +42,7 @@ pub mod locks;
 pub mod meta;
 pub mod multipart;
 pub mod quorum;
+pub mod raft;
 pub mod read;
 pub mod remote;
 pub mod replication;

@@ -186,6 +186,49 @@ impl Peer {
         }
     }
 
+    /// A call that leaves the node's liveness alone (the control plane's own timing decides
+    /// what a slow answer means): the answer's body, or why there is none and whether the
+    /// node could not be reached at all.
+    pub async fn call_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        limit: Duration,
+    ) -> std::result::Result<Bytes, (bool, String)> {
+        if !self.is_online() {
+            return Err((true, format!("node {} is offline", self.node)));
+        }
+        let hash = rpc_auth::body_hash(&body);
+        let req = self.request(
+            path,
+            &hash,
+            Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed(),
+        );
+        let started = Instant::now();
+        let answer = tokio::time::timeout(limit, async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| (e.is_connect(), e.to_string()))?;
+            let ok = resp.status().is_success();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| (false, e.to_string()))?
+                .to_bytes();
+            if !ok {
+                return Err((false, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            Ok(bytes)
+        })
+        .await
+        .unwrap_or_else(|_| Err((false, format!("no answer within {limit:?}"))));
+        self.record(started, answer.is_err());
+        answer
+    }
+
     /// Runs `call` unless the node goes offline first (`None`).
     async fn unless_offline<F: std::future::Future>(&self, call: F) -> Option<F::Output> {
         let mut offline = self.went_offline.subscribe();
