@@ -6,10 +6,12 @@ use crate::config::ClusterSettings;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use storage::dlock::{LockTable, Locker};
 use storage::locks::ClusterLocks;
+use storage::raft::ControlPlane;
 use storage::remote::{Peer, RemoteDrive, RemoteLocker};
 use storage::rpc_server::RpcServer;
 use storage::store::OpenMode;
@@ -24,6 +26,8 @@ pub struct Cluster {
     locks: Arc<LockTable>,
     /// Every drive of the deployment by topology index: this node's local, the rest remote.
     drives: Vec<Arc<dyn Drive>>,
+    /// This node's member of the control plane, once started.
+    control: std::sync::OnceLock<Arc<ControlPlane>>,
 }
 
 impl Cluster {
@@ -74,7 +78,55 @@ impl Cluster {
             peers,
             locks,
             drives,
+            control: Default::default(),
         })
+    }
+
+    /// Starts this node's member of the control plane (its Raft state in the node's state
+    /// directory `state_dir`), and serves its calls. Node ids follow the topology's node order
+    /// from 1.
+    pub async fn start_control_plane(&self, state_dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("cannot create {}", state_dir.display()))?;
+        let nodes = self.settings.topology.nodes();
+        let control = ControlPlane::start(
+            &nodes,
+            &self.settings.me,
+            &self.peers,
+            &state_dir.join("raft.db"),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.rpc.serve_control_plane(control.clone());
+        let _ = self.control.set(control.clone());
+        // Every node says whether it joined; the first node forms the control plane when none
+        // has (a new deployment, or one whose first start stopped before forming it).
+        let (rpc, peers) = (self.rpc.clone(), self.peers.clone());
+        let first = nodes[0] == self.settings.me;
+        tokio::spawn(async move {
+            loop {
+                if control.is_initialized().await {
+                    rpc.set_raft_initialized(true);
+                    return;
+                }
+                let all_up = peers.iter().all(|p| p.is_online());
+                let none_joined = peers
+                    .iter()
+                    .all(|p| p.hello().is_some_and(|h| !h.raft_initialized));
+                if first && all_up && none_joined {
+                    if let Err(e) = control.initialize().await {
+                        tracing::warn!(error = %e, "could not form the control plane");
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Ok(())
+    }
+
+    /// True while this node's control plane knows a leader.
+    pub fn control_has_leader(&self) -> bool {
+        self.control.get().is_some_and(|c| c.has_leader())
     }
 
     /// Opens the store once enough drives answer (and the first node formatted a new
@@ -121,6 +173,11 @@ impl Cluster {
                 .map(|p| Arc::new(RemoteLocker(p.clone())) as Arc<dyn Locker>),
         );
         let peers = self.peers.clone();
+        let catalog = self
+            .control
+            .get()
+            .expect("the control plane starts first")
+            .clone();
         store.join_cluster(
             Arc::new(ClusterLocks { lockers }),
             Box::new(move |name: String| {
@@ -130,6 +187,7 @@ impl Cluster {
                     futures::future::join_all(told).await;
                 })
             }),
+            catalog,
         );
         // A node that was cut off may have changed buckets while its notices could not arrive
         // (or missed ours); reconnecting drops every cached record on both sides.
@@ -167,6 +225,7 @@ impl Cluster {
             "online": true,
             "version": me.version,
             "uptime_seconds": me.uptime_ms / 1000,
+            "raft_role": me.raft_role,
         })];
         for peer in &self.peers {
             let hello = peer.hello();
@@ -176,6 +235,7 @@ impl Cluster {
                 "online": peer.is_online(),
                 "version": hello.as_ref().map(|h| h.version.clone()),
                 "uptime_seconds": hello.as_ref().map(|h| h.uptime_ms / 1000),
+                "raft_role": hello.as_ref().and_then(|h| h.raft_role.clone()),
                 "error": peer.last_error(),
             }));
         }

@@ -221,12 +221,14 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 
 impl Node {
     /// True when every erasure set can both read and write (and, in a cluster, a majority of
-    /// the nodes answer, which object locks need).
+    /// the nodes answer and the control plane has a leader).
     fn ready(&self) -> bool {
-        let nodes = self
-            .cluster
-            .as_ref()
-            .is_none_or(|c| c.nodes_online() >= storage::dlock::lock_quorum(c.peers.len() + 1));
+        // In a cluster: a majority of nodes for object locks, and a control-plane leader for
+        // configuration changes.
+        let nodes = self.cluster.as_ref().is_none_or(|c| {
+            c.nodes_online() >= storage::dlock::lock_quorum(c.peers.len() + 1)
+                && c.control_has_leader()
+        });
         nodes
             && self.store.sets().iter().all(|s| {
                 s.drives().iter().filter(|d| d.is_online()).count() >= s.layout().write_quorum()
@@ -512,8 +514,12 @@ pub async fn serve(config: Config) -> Result<()> {
                         *last = why.to_owned();
                     }
                 };
-                let opened = match cluster.open_store(config.parity, waiting).await {
-                    Ok((store, fresh)) => open_node(&config, store, fresh, Some(cluster)).await,
+                let state = config.drives[0].join(NODE_STATE);
+                let opened = match cluster.start_control_plane(&state).await {
+                    Ok(()) => match cluster.open_store(config.parity, waiting).await {
+                        Ok((store, fresh)) => open_node(&config, store, fresh, Some(cluster)).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 };
                 match opened {

@@ -32,6 +32,9 @@ impl ClusterConfig for Store {
 
     async fn set(&self, name: &str, value: Option<Vec<u8>>) -> Result<()> {
         let _one_writer = self.bucket_lock(RECORD).await?;
+        if self.has_catalog() {
+            return self.set_bucket_config_locked(RECORD, name, value).await;
+        }
         match self.bucket_record(RECORD).await {
             Ok(_) => self.set_bucket_config_locked(RECORD, name, value).await,
             Err(crate::StorageError::NoSuchBucket) => {

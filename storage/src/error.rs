@@ -50,7 +50,7 @@ pub enum StorageError {
     IncompleteBody(String),
     #[error("the request body could not be read: {0}")]
     Body(String),
-    #[error("not enough drives answered: {got} of {needed} needed ({what})")]
+    #[error("quorum not reached: {got} of {needed} needed ({what})")]
     Quorum {
         what: &'static str,
         got: usize,

@@ -336,6 +336,9 @@ impl Store {
     /// Copies buckets a quorum knows to drives that lack them or have an older copy, and
     /// drops buckets only a minority still has; returns how many drive copies changed.
     async fn heal_buckets(&self) -> Result<usize> {
+        if self.has_catalog() {
+            return Ok(0); // the control plane keeps them, not the drives
+        }
         let known = self.bucket_records().await?;
         let mut changed = 0;
         for drive in self.drives().iter().filter(|d| d.is_online()) {

@@ -11,7 +11,9 @@
 //!   signed, see [`crate::rpc_auth::UNSIGNED_BODY`]);
 //! - `drive/{index}/read`: `len` bytes of a committed shard file, as raw bytes;
 //! - `lock`: a [`LockCall`] on the node's lock table;
-//! - `bucket-changed`: a bucket record changed; the node forgets its cached copy.
+//! - `bucket-changed`: a bucket record changed; the node forgets its cached copy;
+//! - `raft/{append,vote,snapshot,write,applied}`: the control plane's messages
+//!   ([`crate::raft`]).
 
 use crate::drive::{Commit, Format, PartRecord};
 use crate::error::StorageError;
@@ -96,6 +98,12 @@ pub struct Hello {
     pub uptime_ms: u64,
     /// The node's drives by topology index: online, and space when measured.
     pub drives: Vec<(usize, bool, Option<Space>)>,
+    /// The node's role in the control plane (`leader`, `follower`, …), once it runs.
+    #[serde(default)]
+    pub raft_role: Option<String>,
+    /// Whether the node ever joined the control plane.
+    #[serde(default)]
+    pub raft_initialized: bool,
 }
 
 /// A storage error as it crosses the wire; the caller sees the same kind of error the drive

@@ -32,6 +32,9 @@ pub struct RpcServer {
     topology: String,
     started: Instant,
     bucket_changed: OnceLock<BucketChanged>,
+    control: OnceLock<Arc<crate::raft::ControlPlane>>,
+    /// Whether the control plane was ever joined, as last seen (hello must not wait on Raft).
+    raft_initialized: std::sync::atomic::AtomicBool,
 }
 
 impl RpcServer {
@@ -52,12 +55,25 @@ impl RpcServer {
             topology,
             started: Instant::now(),
             bucket_changed: OnceLock::new(),
+            control: OnceLock::new(),
+            raft_initialized: Default::default(),
         }
     }
 
     /// Installs what a `bucket-changed` call does (once the store is open).
     pub fn on_bucket_changed(&self, f: BucketChanged) {
         let _ = self.bucket_changed.set(f);
+    }
+
+    /// Serves the control plane's calls (once, when it started).
+    pub fn serve_control_plane(&self, control: Arc<crate::raft::ControlPlane>) {
+        let _ = self.control.set(control);
+    }
+
+    /// Records whether this node joined the control plane (shown in `hello`).
+    pub fn set_raft_initialized(&self, joined: bool) {
+        self.raft_initialized
+            .store(joined, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// This node's `hello`: its topology and drive states.
@@ -73,6 +89,10 @@ impl RpcServer {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_ms: self.started.elapsed().as_millis() as u64,
             drives,
+            raft_role: self.control.get().map(|c| c.role().to_owned()),
+            raft_initialized: self
+                .raft_initialized
+                .load(std::sync::atomic::Ordering::SeqCst),
         }
     }
 
@@ -162,6 +182,12 @@ impl RpcServer {
                 }
                 Ok(rpc::encode_result(Ok(())))
             }
+            ["raft", op] => match self.control.get() {
+                Some(control) => control.handle(op, body).await,
+                None => Err(StorageError::Refused(
+                    "the control plane is not running on this node yet".into(),
+                )),
+            },
             ["drive", index, "call"] => {
                 let drive = self.drive(index)?;
                 Ok(drive_call(drive.as_ref(), rpc::decode(body)?).await)

@@ -30,6 +30,8 @@ pub struct Store {
     bucket_cache: std::sync::RwLock<std::collections::HashMap<String, (BucketRecord, Instant)>>,
     /// In a cluster: how other nodes learn that a bucket record changed.
     peers_notifier: std::sync::OnceLock<BucketNotifier>,
+    /// In a cluster: where bucket records live instead of the drives (the control plane).
+    catalog: std::sync::OnceLock<Arc<dyn crate::catalog::BucketCatalog>>,
     /// One full heal at a time; a second caller waits, then runs its own pass.
     pub(crate) healing: tokio::sync::Mutex<()>,
     /// Counts bucket configuration changes, so background work (lifecycle) reacts at once.
@@ -230,6 +232,7 @@ impl Store {
             config_changes: tokio::sync::watch::Sender::new(0),
             bucket_cache: Default::default(),
             peers_notifier: Default::default(),
+            catalog: Default::default(),
             remote_releases,
             replication,
         });
@@ -279,6 +282,9 @@ impl Store {
 
     /// A bucket record by name, the reserved cluster record included.
     pub(crate) async fn bucket_record(&self, name: &str) -> Result<BucketRecord> {
+        if let Some(catalog) = self.catalog.get() {
+            return catalog.get(name).ok_or(StorageError::NoSuchBucket);
+        }
         // Alone, this node makes every change and its cache is always right; in a cluster a
         // peer's notice can be lost (the peer died after its write), so a cached record is
         // re-read after a while.
@@ -357,13 +363,34 @@ impl Store {
     }
 
     /// Makes this store a node of a cluster: every key lock is also taken on a majority of
-    /// the nodes, and `notifier` tells the other nodes of bucket record changes (their
+    /// the nodes, bucket records live in `catalog` (the control plane) instead of the drives,
+    /// and `notifier` tells the other nodes of bucket record changes (their
     /// [`Store::forget_bucket`]). Once, at start.
-    pub fn join_cluster(&self, locks: Arc<crate::locks::ClusterLocks>, notifier: BucketNotifier) {
+    pub fn join_cluster(
+        &self,
+        locks: Arc<crate::locks::ClusterLocks>,
+        notifier: BucketNotifier,
+        catalog: Arc<dyn crate::catalog::BucketCatalog>,
+    ) {
         for set in &self.sets {
             set.locks.set_cluster(locks.clone());
         }
         let _ = self.peers_notifier.set(notifier);
+        let _ = self.catalog.set(catalog);
+    }
+
+    /// Makes a change through the catalog, then tells this node's watchers and the other
+    /// nodes' (their lifecycle and replication react to configuration changes).
+    async fn change_catalog(
+        &self,
+        catalog: &Arc<dyn crate::catalog::BucketCatalog>,
+        name: &str,
+        change: crate::catalog::CatalogChange,
+    ) -> Result<()> {
+        let result = catalog.change(change).await;
+        self.config_changed();
+        self.tell_peers(name).await;
+        result
     }
 
     /// Forgets every cached bucket record (a node came back: its notices may have been lost).
@@ -422,6 +449,10 @@ impl Store {
             config,
             updated_ns: now,
         };
+        if let Some(catalog) = self.catalog.get() {
+            let change = crate::catalog::CatalogChange::CreateBucket(record);
+            return self.change_catalog(catalog, name, change).await;
+        }
         self.put_bucket_everywhere(&record).await
     }
 
@@ -442,6 +473,11 @@ impl Store {
         self.sets[0].locks.lock(BUCKET_LOCKS, name).await
     }
 
+    /// Whether bucket records live in a cluster's control plane (not on the drives).
+    pub(crate) fn has_catalog(&self) -> bool {
+        self.catalog.get().is_some()
+    }
+
     /// The bucket's record as a quorum of drives has it now (never a cached copy).
     async fn fresh_bucket(&self, name: &str) -> Result<BucketRecord> {
         self.bucket_cache.write().expect("lock").remove(name);
@@ -455,8 +491,19 @@ impl Store {
         config: &str,
         value: Option<Vec<u8>>,
     ) -> Result<()> {
-        if name != crate::cluster_config::RECORD {
+        let reserved = name == crate::cluster_config::RECORD;
+        if !reserved {
             self.bucket(name).await?; // a user bucket of the reserved name does not exist
+        }
+        if let Some(catalog) = self.catalog.get() {
+            let change = crate::catalog::CatalogChange::SetConfig {
+                bucket: name.to_owned(),
+                document: config.to_owned(),
+                value,
+                create: reserved,
+                now_ns: now_ns(),
+            };
+            return self.change_catalog(catalog, name, change).await;
         }
         let mut record = self.fresh_bucket(name).await?;
         record.updated_ns = now_ns().max(record.updated_ns + 1);
@@ -479,6 +526,13 @@ impl Store {
                 Ok(()) | Err(StorageError::NoSuchUpload) => {}
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(catalog) = self.catalog.get() {
+            let change = crate::catalog::CatalogChange::DeleteBucket(name.to_owned());
+            self.change_catalog(catalog, name, change).await?;
+            // Rows a drive keeps for the bucket (none are needed) go too, where reachable.
+            join_all(self.drives.iter().map(|d| d.delete_bucket(name))).await;
+            return Ok(());
         }
         self.bucket_cache.write().expect("lock").remove(name);
         self.config_changed();
@@ -510,6 +564,9 @@ impl Store {
 
     /// Every bucket record a read quorum of drives knows, the reserved one included.
     pub(crate) async fn bucket_records(&self) -> Result<Vec<BucketRecord>> {
+        if let Some(catalog) = self.catalog.get() {
+            return Ok(catalog.list());
+        }
         let answers = join_all(self.drives.iter().map(|d| async move {
             if d.is_online() {
                 d.list_buckets().await.ok()

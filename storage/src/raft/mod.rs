@@ -61,15 +61,27 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Starts this node's Raft (`id`, one of `nodes`) on its database at `db`, reaching the
-    /// others through `peers`. A node that never joined stays pristine until
+    /// Starts this node's Raft on its database at `db`. `nodes` are every node's `HOST:PORT`
+    /// in topology order (node ids count from 1 in that order), `me` is this node's, and
+    /// `peers` reach the others. A node that never joined stays pristine until
     /// [`ControlPlane::initialize`] runs on one node.
     pub async fn start(
-        id: u64,
-        nodes: BTreeMap<u64, BasicNode>,
-        peers: HashMap<u64, Arc<Peer>>,
+        nodes: &[String],
+        me: &str,
+        peers: &[Arc<Peer>],
         db: &Path,
     ) -> Result<Arc<Self>> {
+        let ids = (1u64..).zip(nodes);
+        let id = ids
+            .clone()
+            .find(|(_, n)| *n == me)
+            .map(|(id, _)| id)
+            .ok_or_else(|| StorageError::Refused(format!("{me} is not a node of the topology")))?;
+        let peers: HashMap<u64, Arc<Peer>> = ids
+            .clone()
+            .filter_map(|(id, n)| Some((id, peers.iter().find(|p| &p.node == n)?.clone())))
+            .collect();
+        let nodes: BTreeMap<u64, BasicNode> = ids.map(|(id, n)| (id, BasicNode::new(n))).collect();
         let open = |what: &str| {
             log_store::open_db(db).map_err(|e| {
                 StorageError::Refused(format!(
@@ -162,9 +174,10 @@ impl ControlPlane {
         }
     }
 
-    /// True while the node knows a leader (itself or another).
+    /// True while the node knows a leader (itself or another) that it can reach.
     pub fn has_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader.is_some()
+        let leader = self.raft.metrics().borrow().current_leader;
+        leader.is_some_and(|l| l == self.id || self.peers.get(&l).is_some_and(|p| p.is_online()))
     }
 
     fn voters_reachable(&self) -> (usize, usize) {
@@ -182,8 +195,11 @@ impl ControlPlane {
     }
 
     /// Commits `change` on the leader (this node, or forwarded): the log index and the answer.
+    /// While there is no leader, or the one known does not answer (an election is due), it
+    /// tries again until [`CHANGE_TIMEOUT`].
     async fn commit(&self, change: &CatalogChange) -> Result<(u64, CatalogAnswer)> {
         let deadline = tokio::time::Instant::now() + CHANGE_TIMEOUT;
+        let pause = Duration::from_millis(250);
         loop {
             let written =
                 tokio::time::timeout_at(deadline, self.raft.client_write(change.clone())).await;
@@ -197,29 +213,36 @@ impl ControlPlane {
                 }
                 Err(_) => return Err(self.no_quorum()),
             };
-            match leader.and_then(|l| self.peers.get(&l)) {
-                Some(peer) => {
-                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    return match peer.call_raw("raft/write", rpc::encode(change), left).await {
-                        Ok(bytes) => rpc::decode_result(&bytes),
-                        Err(_) => Err(self.no_quorum()),
-                    };
-                }
-                // No leader yet (an election): wait for one.
-                None => {
-                    if tokio::time::Instant::now() + Duration::from_millis(200) > deadline {
-                        return Err(self.no_quorum());
+            if let Some(peer) = leader.and_then(|l| self.peers.get(&l)) {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match peer.call_raw("raft/write", rpc::encode(change), left).await {
+                    Ok(bytes) => return rpc::decode_result(&bytes),
+                    // Unreachable: the change was not sent, so it can be sent again.
+                    Err((true, _)) => {}
+                    // Sent, but no answer: it may or may not commit; say so.
+                    Err((false, why)) => {
+                        return Err(StorageError::Unavailable(format!(
+                            "the control plane's leader did not answer ({why}); the change may or may not have been made"
+                        )))
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(self.no_quorum());
+            }
+            tokio::time::sleep(pause).await;
         }
     }
 
     fn no_quorum(&self) -> StorageError {
         let (got, needed) = self.voters_reachable();
+        if got >= needed {
+            return StorageError::Unavailable(
+                "the control plane has no leader yet (an election is under way); try again".into(),
+            );
+        }
         StorageError::Quorum {
-            what: "configuration change: the control plane has no majority",
+            what: "configuration change: voters reachable",
             got,
             needed,
         }
