@@ -105,6 +105,7 @@ impl S3Route for AdminRoute {
                         .await?,
                 )
             }
+            ("GET", "heal/status") => json(&self.store.heal_progress()),
             ("POST", "heal") => {
                 let report = self
                     .store
@@ -166,6 +167,39 @@ impl S3Route for AdminRoute {
                 op
             )),
         }
+    }
+}
+
+/// Runs `call` while `progress` shows how it goes; the call's answer.
+pub async fn while_running<T>(
+    call: impl std::future::Future<Output = anyhow::Result<T>>,
+    progress: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<T> {
+    tokio::pin!(call);
+    tokio::select! {
+        answer = &mut call => answer,
+        _ = progress => call.await,
+    }
+}
+
+/// Shows a heal's progress (objects looked at of those counted at its start) in a terminal,
+/// polling `status` until the process ends it; nothing when the output is not a terminal.
+pub async fn heal_progress(status: impl AsyncFn() -> anyhow::Result<serde_json::Value>) {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return std::future::pending().await;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    loop {
+        if let Ok(s) = status().await {
+            bar.set_length(s["objects_total"].as_u64().unwrap_or(0));
+            bar.set_position(s["objects_scanned"].as_u64().unwrap_or(0));
+            bar.set_message(format!(
+                "{} healed",
+                s["objects_healed"].as_u64().unwrap_or(0)
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 }
 

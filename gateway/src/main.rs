@@ -73,7 +73,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminAction {
-    /// Rebuild missing or corrupt shards everywhere and report what was fixed.
+    /// Rebuild missing or corrupt shards everywhere (a progress bar in a terminal) and report
+    /// what was fixed.
     Heal,
     /// Show the deployment, its erasure sets and drive states.
     Info,
@@ -192,7 +193,10 @@ fn run() -> anyhow::Result<()> {
             runtime.block_on(async {
                 match action {
                     AdminAction::Heal => {
-                        println!("{}", call(http::Method::POST, "heal".into(), vec![]).await?)
+                        let heal = call(http::Method::POST, "heal".into(), vec![]);
+                        let progress =
+                            admin::heal_progress(async || value(get("heal/status".into()).await?));
+                        println!("{}", admin::while_running(heal, progress).await?)
                     }
                     AdminAction::Info => println!("{}", get("info".into()).await?),
                     AdminAction::Tier { action } => admin_tier::run(*action, call).await?,

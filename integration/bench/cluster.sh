@@ -12,12 +12,28 @@ source "$(dirname "$0")/common.sh"
 export PATH="$PWD/.venv/bin:$PATH" # wrk-small.sh's presigning needs boto3
 WRK=../shared/bench/wrk-small.sh
 
+# Node 1's internal calls so far: "CALLS SECONDS" (0 0 on one node).
+rpc_totals() {
+    curl -s "$1/metrics" | awk '/^strata_peer_rpc_calls_total/ {c += $2} /^strata_peer_rpc_latency_seconds_total/ {s += $2} END {printf "%d %f\n", c, s}'
+}
+# The mean internal call between two rpc_totals readings.
+rpc_mean() {
+    echo "$1 $2" | awk '{c = $3 - $1; if (c > 0) printf "  internal calls: %d, mean %.2f ms each\n", c, 1000 * ($4 - $2) / c}'
+}
+
 scenarios() { # $1: endpoint
-    local B="$T/release/strata-bench --endpoint $1 --duration $SECS"
+    local B="$T/release/strata-bench --endpoint $1 --duration $SECS" before
     $B --op put --size 64MiB --concurrency 4 --prefix s64m
+    # Every internal call of a 64 MiB GET but a few record reads is one shard block.
+    before=$(rpc_totals "$1")
     $B --op get --size 64MiB --concurrency 4 --prefix s64m --objects 16
+    rpc_mean "$before" "$(rpc_totals "$1")"
     $B --op list --size 1KiB --concurrency 8 --objects 1000 --prefix l1k
-    if [ -x "$WRK" ]; then "$WRK" "$1" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" 4096 "$SECS" 32; fi
+    if [ -x "$WRK" ]; then
+        before=$(rpc_totals "$1")
+        "$WRK" "$1" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" 4096 "$SECS" 32
+        rpc_mean "$before" "$(rpc_totals "$1")"
+    fi
 }
 
 echo "## one node, 8 drives"
@@ -42,8 +58,6 @@ for p in "${PORTS[@]}"; do
 done
 N1="http://127.0.0.1:${PORTS[0]}"
 scenarios "$N1"
-rpc() { curl -s "$N1/metrics" | awk '/^strata_peer_rpc_calls_total/ {c += $2} /^strata_peer_rpc_latency_seconds_total/ {s += $2} END {printf "internal calls from node 1: %d, mean %.2f ms per call\n", c, 1000 * s / c}'; }
-rpc
 
 echo "## 4 nodes, node 4 killed: GET 64 MiB (reads reconstruct from the 6 drives left)"
 kill -9 "${PIDS[3]}"

@@ -309,3 +309,31 @@ def test_a_node_with_another_secret_or_topology_is_refused_with_the_difference(c
     metrics = requests.get(n1.endpoint + "/metrics", timeout=5).text
     assert f'strata_peer_online{{peer="{n4.address}"}} 1' in metrics
     assert "strata_peer_rpc_calls_total" in metrics
+
+
+def roles(node):
+    return {n["node"]: n.get("raft_role") for n in json.loads(node.admin("info"))["nodes"]}
+
+
+def test_the_control_plane_elects_a_new_leader_when_its_leader_dies(cluster):
+    n1 = cluster.nodes[0]
+    wait_for(lambda: list(roles(n1).values()).count("leader") == 1, 15, "one leader")
+    first = roles(n1)
+    assert sorted(first.values()) == ["follower"] * 3 + ["leader"], first
+    leader = next(n for n in cluster.nodes if first[n.address] == "leader")
+    others = [n for n in cluster.nodes if n is not leader]
+    bucket = new_bucket(others[0])
+    leader.kill9()
+    # The others elect a leader among themselves; configuration changes go on through any of
+    # them (a change asked for during the election waits for it, within seconds).
+    started = time.time()
+    others[1].client().put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert time.time() - started < 15
+    for node in others:
+        assert node.client().get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    now = roles(others[0])
+    assert [now[n.address] for n in others].count("leader") == 1, now
+    # The old leader comes back as a follower with the change it missed.
+    leader.start().wait_ready()
+    wait_for(lambda: roles(leader)[leader.address] == "follower", 15, "the old leader to follow")
+    assert leader.client().get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"

@@ -6,7 +6,7 @@ use crate::bitrot;
 use crate::drive::{Commit, ShardWriter};
 use crate::error::{Result, StorageError};
 use crate::list::{key_successor, merge_batches};
-use crate::meta::{DataLocation, ObjectRecord};
+use crate::meta::{BucketRecord, DataLocation, ObjectRecord};
 use crate::read::BlockReader;
 use crate::set::ErasureSet;
 use crate::store::Store;
@@ -29,6 +29,16 @@ pub struct HealReport {
     /// Stale records removed from drives that missed a delete.
     pub records_removed: usize,
     pub failures: Vec<String>,
+}
+
+/// How far the heal in progress (or the last one) got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HealProgress {
+    pub running: bool,
+    /// Keys to look at, counted when the heal started.
+    pub objects_total: u64,
+    pub objects_scanned: u64,
+    pub objects_healed: u64,
 }
 
 /// What healing one key changed.
@@ -299,14 +309,57 @@ impl Store {
             ..Default::default()
         };
         report.buckets_healed = self.heal_buckets().await?;
-        for bucket in self.list_buckets().await? {
+        let buckets = self.list_buckets().await?;
+        let mut total = 0u64;
+        for bucket in &buckets {
+            for set in self.sets() {
+                let mut lower = Vec::new();
+                loop {
+                    let (keys, next) = set.union_keys(&bucket.name, &lower).await?;
+                    total += keys.len() as u64;
+                    match next {
+                        Some(n) => lower = n,
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.set_heal_progress(HealProgress {
+            running: true,
+            objects_total: total,
+            ..Default::default()
+        });
+        let healed = self.heal_objects(&buckets, &mut report).await;
+        self.set_heal_progress(HealProgress {
+            running: false,
+            objects_total: total.max(report.objects_scanned as u64),
+            objects_scanned: report.objects_scanned as u64,
+            objects_healed: report.objects_healed as u64,
+        });
+        healed?;
+        Ok(report)
+    }
+
+    fn set_heal_progress(&self, progress: HealProgress) {
+        *self.heal_progress.lock().expect("lock") = progress;
+    }
+
+    /// How far the heal in progress (or the last one) got.
+    pub fn heal_progress(&self) -> HealProgress {
+        *self.heal_progress.lock().expect("lock")
+    }
+
+    /// Heals every object of `buckets`, adding to `report` (and to the progress) as it goes.
+    async fn heal_objects(&self, buckets: &[BucketRecord], report: &mut HealReport) -> Result<()> {
+        for bucket in buckets {
             for set in self.sets() {
                 let mut lower = Vec::new();
                 loop {
                     let (keys, next) = set.union_keys(&bucket.name, &lower).await?;
                     for key in keys {
                         report.objects_scanned += 1;
-                        match set.heal_object(&bucket.name, &key).await {
+                        let healed = set.heal_object(&bucket.name, &key).await;
+                        match healed {
                             Ok(h) => {
                                 report.shards_rebuilt += h.rebuilt;
                                 report.records_removed += h.removed;
@@ -322,6 +375,9 @@ impl Store {
                             }
                             Err(e) => report.failures.push(format!("{}/{key}: {e}", bucket.name)),
                         }
+                        let mut progress = self.heal_progress.lock().expect("lock");
+                        progress.objects_scanned = report.objects_scanned as u64;
+                        progress.objects_healed = report.objects_healed as u64;
                     }
                     match next {
                         Some(n) => lower = n,
@@ -330,7 +386,7 @@ impl Store {
                 }
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Copies buckets a quorum knows to drives that lack them or have an older copy, and

@@ -59,7 +59,7 @@ pub mod versions;
 pub use cluster_config::ClusterConfig;
 pub use drive::Drive;
 pub use error::{Result, StorageError};
-pub use heal::{HealReport, ObjectHeal};
+pub use heal::{HealProgress, HealReport, ObjectHeal};
 pub use heal_queue::HealQueueStats;
 pub use local::LocalDrive;
 pub use replication::{ReplicaOf, ReplicationEntry, ReplicationHook, ReplicationOp};

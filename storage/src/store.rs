@@ -34,6 +34,7 @@ pub struct Store {
     catalog: std::sync::OnceLock<Arc<dyn crate::catalog::BucketCatalog>>,
     /// One full heal at a time; a second caller waits, then runs its own pass.
     pub(crate) healing: tokio::sync::Mutex<()>,
+    pub(crate) heal_progress: std::sync::Mutex<crate::heal::HealProgress>,
     /// Counts bucket configuration changes, so background work (lifecycle) reacts at once.
     config_changes: tokio::sync::watch::Sender<u64>,
     remote_releases: crate::tiered::ReleaseHook,
@@ -229,6 +230,7 @@ impl Store {
             heal_queue,
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
             healing: tokio::sync::Mutex::new(()),
+            heal_progress: Default::default(),
             config_changes: tokio::sync::watch::Sender::new(0),
             bucket_cache: Default::default(),
             peers_notifier: Default::default(),

@@ -587,3 +587,24 @@ async fn an_expected_delete_refuses_a_changed_key() {
     let view = set.view("bkt", "k", Which::Version(v1.version_id)).await;
     assert!(matches!(view, Err(StorageError::NoSuchVersion)));
 }
+
+#[tokio::test]
+async fn a_full_heal_reports_its_progress() {
+    let f = fixture().await;
+    for i in 0..5 {
+        put(&f.store, &format!("k{i}"), &sample(300_000, i))
+            .await
+            .unwrap();
+    }
+    f.drives[2].fail_commits.store(true, Ordering::SeqCst);
+    put(&f.store, "missed", &sample(300_000, 9)).await.unwrap();
+    f.drives[2].fail_commits.store(false, Ordering::SeqCst);
+    assert!(!f.store.heal_progress().running);
+    let report = f.store.heal_all().await.unwrap();
+    let progress = f.store.heal_progress();
+    assert!(!progress.running);
+    assert_eq!(progress.objects_total, 6);
+    assert_eq!(progress.objects_scanned, 6);
+    assert_eq!(progress.objects_healed, report.objects_healed as u64);
+    assert!(progress.objects_healed >= 1, "{report:?}");
+}
