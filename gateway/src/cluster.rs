@@ -20,6 +20,8 @@ use storage::{Drive, LocalDrive, StorageError, Store};
 /// This node's view of the cluster.
 pub struct Cluster {
     pub settings: ClusterSettings,
+    /// When this node's drives became reachable to other nodes (before its port opened).
+    pub serving_since: std::time::SystemTime,
     pub rpc: Arc<RpcServer>,
     /// The other nodes, in topology order.
     pub peers: Vec<Arc<Peer>>,
@@ -58,6 +60,7 @@ impl Cluster {
         }
         let locks = Arc::new(LockTable::default());
         let rpc = Arc::new(RpcServer::new(
+            settings.me.clone(),
             local,
             locks.clone(),
             settings.secret.as_bytes(),
@@ -74,6 +77,7 @@ impl Cluster {
         }
         Ok(Self {
             settings,
+            serving_since: std::time::SystemTime::now(),
             rpc,
             peers,
             locks,
@@ -235,7 +239,7 @@ impl Cluster {
                 "online": peer.is_online(),
                 "version": hello.as_ref().map(|h| h.version.clone()),
                 "uptime_seconds": hello.as_ref().map(|h| h.uptime_ms / 1000),
-                "raft_role": hello.as_ref().and_then(|h| h.raft_role.clone()),
+                "raft_role": hello.as_ref().filter(|_| peer.is_online()).and_then(|h| h.raft_role.clone()),
                 "error": peer.last_error(),
             }));
         }

@@ -137,7 +137,11 @@ async fn open_node(
             }
         });
     }
-    store.start_background(fresh);
+    // A cluster node's drives take other nodes' writes from the moment its port is open.
+    match &cluster {
+        Some(c) => store.start_background_since(fresh, c.serving_since),
+        None => store.start_background(fresh),
+    }
     // Node-local state lives beside the first drive's own, outside what a drive re-format
     // clears; losing it costs only a scan from the beginning.
     let journal = config.drives[0].join(NODE_STATE).join("lifecycle.db");
@@ -428,7 +432,12 @@ struct Front {
 impl Front {
     async fn route(self: Arc<Self>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         if let Some(rpc) = &self.rpc {
-            if req.uri().path().starts_with(storage::rpc::PREFIX) {
+            // Only signed internal calls: an S3 request for bucket `strata` stays an S3 request.
+            let internal = req.uri().path().starts_with(storage::rpc::PREFIX)
+                && req
+                    .headers()
+                    .contains_key(storage::rpc_auth::SIGNATURE_HEADER);
+            if internal {
                 return Ok(rpc.handle(req).await.map(Body::from));
             }
         }

@@ -13,9 +13,25 @@ import boto3
 import requests
 from botocore.config import Config
 
-from conftest import BIN, PASSWORD, USER, free_port
+import random
+import socket
+
+from conftest import BIN, PASSWORD, USER
 
 SECRET = "test-cluster-secret"
+
+
+def cluster_port():
+    """A free port below Linux's ephemeral range (32768+): a node restarted on its port must
+    not find it taken by some outgoing connection meanwhile, as a kernel-chosen port can be."""
+    while True:
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
 
 
 class Node:
@@ -103,7 +119,7 @@ class Cluster:
         self.drives = drives
         self.env = dict(env or {})
         hosts = hosts or ["127.0.0.1"] * nodes
-        self.nodes = [Node(self, i + 1, hosts[i], 9000 if hosts[i] != "127.0.0.1" else free_port())
+        self.nodes = [Node(self, i + 1, hosts[i], 9000 if hosts[i] != "127.0.0.1" else cluster_port())
                       for i in range(nodes)]
 
     def args(self):

@@ -331,8 +331,9 @@ def test_the_control_plane_elects_a_new_leader_when_its_leader_dies(cluster):
     assert time.time() - started < 15
     for node in others:
         assert node.client().get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    now = roles(others[0])
-    assert [now[n.address] for n in others].count("leader") == 1, now
+    # Each node's own view of itself: exactly one of the three leads.
+    wait_for(lambda: [roles(n)[n.address] for n in others].count("leader") == 1, 15, "one new leader")
+    assert roles(others[0])[leader.address] is None, "a node that does not answer has no known role"
     # The old leader comes back as a follower with the change it missed.
     leader.start().wait_ready()
     wait_for(lambda: roles(leader)[leader.address] == "follower", 15, "the old leader to follow")

@@ -138,8 +138,9 @@ def test_a_partitioned_minority_refuses_writes_the_majority_goes_on_and_all_agre
         for k, b in expected.items():
             assert md5(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) == md5(b), (k, node.number)
         assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "side", "Value": "majority"}]
-        with pytest.raises(ClientError):
+        with pytest.raises(ClientError) as e:
             s3.head_object(Bucket=bucket, Key="minority")
+        assert e.value.response["Error"]["Code"] == "404"
     # Node 1's drives missed the majority's writes; a heal gives them their shards.
     n2.admin("heal")
     with_shards = sum(1 for b in expected.values() if len(b) > INLINE_LIMIT)

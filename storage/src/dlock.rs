@@ -13,12 +13,18 @@ use uuid::Uuid;
 #[derive(Default)]
 pub struct LockTable {
     grants: Mutex<HashMap<String, (Uuid, i64)>>,
+    /// Owners that gave a resource back, until their lease would have ended: a renewal sent
+    /// before the release but arriving after it must not take the resource again.
+    released: Mutex<HashMap<Uuid, i64>>,
 }
 
 impl LockTable {
     /// Grants `resource` to `owner` until `now_ms + lease_ms` when it is free, its lease ran
     /// out, or `owner` holds it already (a refresh). Returns whether it was granted.
     pub fn acquire(&self, resource: &str, owner: Uuid, lease_ms: i64, now_ms: i64) -> bool {
+        if self.released.lock().expect("lock").contains_key(&owner) {
+            return false;
+        }
         let mut grants = self.grants.lock().expect("lock");
         match grants.get(resource) {
             Some((holder, until)) if *holder != owner && *until > now_ms => false,
@@ -32,12 +38,12 @@ impl LockTable {
     /// Gives `resource` back if `owner` holds it.
     pub fn release(&self, resource: &str, owner: Uuid) -> bool {
         let mut grants = self.grants.lock().expect("lock");
-        if grants
-            .get(resource)
-            .is_some_and(|(holder, _)| *holder == owner)
-        {
-            grants.remove(resource);
-            return true;
+        if let Some((holder, until)) = grants.get(resource).copied() {
+            if holder == owner {
+                grants.remove(resource);
+                self.released.lock().expect("lock").insert(owner, until);
+                return true;
+            }
         }
         false
     }
@@ -48,6 +54,10 @@ impl LockTable {
             .lock()
             .expect("lock")
             .retain(|_, (_, until)| *until > now_ms);
+        self.released
+            .lock()
+            .expect("lock")
+            .retain(|_, until| *until > now_ms);
     }
 }
 
@@ -120,6 +130,21 @@ pub async fn acquire(
         granted: got,
         needed,
     })
+}
+
+/// Renews `owner`'s grants of `resource` on every locker, giving nothing back when some
+/// refuse or do not answer (the grants it keeps still count); how many renewed.
+pub async fn renew(
+    lockers: &[Arc<dyn Locker>],
+    resource: &str,
+    owner: Uuid,
+    lease_ms: i64,
+) -> usize {
+    join_all(lockers.iter().map(|l| l.lock(resource, owner, lease_ms)))
+        .await
+        .into_iter()
+        .filter(|g| *g)
+        .count()
 }
 
 /// Gives `resource` back on every locker (those that never granted it ignore the call).
@@ -223,6 +248,22 @@ mod tests {
         }
         // Its two grants were given back: the majority side takes the lock at once.
         assert!(acquire(&lockers, "k", Uuid::new_v4(), 30_000).await.is_ok());
+    }
+
+    #[test]
+    fn a_renewal_arriving_after_the_release_takes_nothing() {
+        let table = LockTable::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(table.acquire("k", a, 1000, 0));
+        assert!(table.acquire("k", a, 1000, 10), "the holder renews");
+        assert!(table.release("k", a));
+        assert!(
+            !table.acquire("k", a, 1000, 20),
+            "a late renewal of a released lock"
+        );
+        assert!(table.acquire("k", b, 1000, 30), "another writer gets it");
+        table.expire(5000);
+        assert!(table.released.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -114,11 +114,11 @@ impl KeyLocks {
                 loop {
                     tokio::time::sleep(RENEW_EVERY).await;
                     let lease = LEASE.as_millis() as i64;
-                    if dlock::acquire(&renewing.lockers, &resource, owner, lease)
-                        .await
-                        .is_err()
-                    {
-                        tracing::warn!(%resource, "could not renew an object lock on a majority of nodes");
+                    // Renewing never gives grants back: a round short of a majority keeps
+                    // what it has, and the next round tries again.
+                    let renewed = dlock::renew(&renewing.lockers, &resource, owner, lease).await;
+                    if renewed < dlock::lock_quorum(renewing.lockers.len()) {
+                        tracing::warn!(%resource, renewed, "could not renew an object lock on a majority of nodes");
                     }
                 }
             });

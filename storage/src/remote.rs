@@ -36,6 +36,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a probe may take before the node counts as down (a probe touches no disk).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a lock call may take: well inside a lock's lease, so a slow node cannot make a
+/// renewal outlast the grants it renews.
+const LOCK_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Shard blocks in flight to one remote shard file (bounds the memory of a streamed write).
 const SHARD_BLOCKS_IN_FLIGHT: usize = 4;
 
@@ -123,7 +126,10 @@ impl Peer {
         let path = format!("{}{path}", rpc::PREFIX);
         let mut req = http::Request::post(format!("{}{path}", self.base))
             .header(rpc::TOPOLOGY_HEADER, &self.fingerprint);
-        for (name, value) in rpc_auth::sign(&self.secret, "POST", &path, body_hash, rpc::now_ms()) {
+        // Signed for this node only: the same call sent to another node is refused there.
+        let signed = format!("{}{path}", self.node);
+        for (name, value) in rpc_auth::sign(&self.secret, "POST", &signed, body_hash, rpc::now_ms())
+        {
             req = req.header(name, value);
         }
         req.body(body).expect("valid request")
@@ -131,6 +137,11 @@ impl Peer {
 
     /// Sends a signed call and returns the answer's body when the node answered 200.
     async fn send(&self, path: &str, body: Vec<u8>) -> Result<Bytes> {
+        self.send_within(path, body, CALL_TIMEOUT).await
+    }
+
+    /// `send` with its own time limit.
+    async fn send_within(&self, path: &str, body: Vec<u8>, limit: Duration) -> Result<Bytes> {
         if !self.is_online() && path != "hello" {
             return Err(StorageError::DriveOffline(format!(
                 "node {} is offline",
@@ -147,7 +158,7 @@ impl Peer {
         let limit = if path == "hello" {
             PROBE_TIMEOUT
         } else {
-            CALL_TIMEOUT
+            limit
         };
         let call = tokio::time::timeout(limit, async {
             let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
@@ -351,9 +362,18 @@ impl RemoteShardWriter {
     async fn outcome(&mut self) -> Result<()> {
         self.blocks = None;
         match self.answer.take() {
-            Some(answer) => answer
-                .await
-                .unwrap_or_else(|e| Err(StorageError::Io(std::io::Error::other(e)))),
+            Some(mut answer) => match tokio::time::timeout(CALL_TIMEOUT, &mut answer).await {
+                Ok(done) => {
+                    done.unwrap_or_else(|e| Err(StorageError::Io(std::io::Error::other(e))))
+                }
+                Err(_) => {
+                    answer.abort();
+                    Err(StorageError::DriveOffline(format!(
+                        "the node did not finish the shard within {} s",
+                        CALL_TIMEOUT.as_secs()
+                    )))
+                }
+            },
             None => Err(StorageError::Io(std::io::Error::other(
                 "the shard's call already failed",
             ))),
@@ -365,7 +385,17 @@ impl RemoteShardWriter {
 impl ShardWriter for RemoteShardWriter {
     async fn write(&mut self, framed: Bytes) -> Result<()> {
         let sent = match &self.blocks {
-            Some(tx) => tx.send(Ok(Frame::data(framed))).await.is_ok(),
+            Some(tx) => {
+                match tokio::time::timeout(CALL_TIMEOUT, tx.send(Ok(Frame::data(framed)))).await {
+                    Ok(sent) => sent.is_ok(),
+                    Err(_) => {
+                        return Err(StorageError::DriveOffline(format!(
+                            "the node took no shard block for {} s",
+                            CALL_TIMEOUT.as_secs()
+                        )))
+                    }
+                }
+            }
             None => false,
         };
         if sent {
@@ -388,10 +418,13 @@ impl ShardWriter for RemoteShardWriter {
 
 impl Drop for RemoteShardWriter {
     fn drop(&mut self) {
-        // A writer dropped before `finish` must not look like a complete file: end the body
-        // with an error, which aborts the call.
+        // Dropped before `finish`: the call is cut off (the connection reset), so the node
+        // never takes the body as complete and never makes a partial file durable.
         if let Some(tx) = self.blocks.take() {
             let _ = tx.try_send(Err(std::io::Error::other("shard write abandoned")));
+        }
+        if let Some(answer) = self.answer.take() {
+            answer.abort();
         }
     }
 }
@@ -641,7 +674,10 @@ impl Locker for RemoteLocker {
             resource: resource.to_owned(),
             owner,
         };
-        let _ = self.0.call::<bool>("lock", rpc::encode(&call)).await;
+        let _ = self
+            .0
+            .send_within("lock", rpc::encode(&call), LOCK_CALL_TIMEOUT)
+            .await;
     }
 
     fn is_online(&self) -> bool {

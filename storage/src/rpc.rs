@@ -118,6 +118,7 @@ pub enum WireError {
     DriveOffline(String),
     Refused(String),
     Corrupt(String),
+    NotReady(String),
     NotFound(String),
     Other(String),
 }
@@ -133,6 +134,7 @@ impl From<&StorageError> for WireError {
             StorageError::DriveOffline(m) => Self::DriveOffline(m.clone()),
             StorageError::Refused(m) => Self::Refused(m.clone()),
             StorageError::Corrupt(m) => Self::Corrupt(m.clone()),
+            StorageError::NotReady(m) => Self::NotReady(m.clone()),
             StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
                 Self::NotFound(io.to_string())
             }
@@ -152,6 +154,7 @@ impl From<WireError> for StorageError {
             WireError::DriveOffline(m) => Self::DriveOffline(m),
             WireError::Refused(m) => Self::Refused(m),
             WireError::Corrupt(m) => Self::Corrupt(m),
+            WireError::NotReady(m) => Self::NotReady(m),
             WireError::NotFound(m) => {
                 Self::Io(std::io::Error::new(std::io::ErrorKind::NotFound, m))
             }

@@ -17,14 +17,27 @@ use uuid::Uuid;
 
 /// The largest signed call body (a key's record with all its versions and inline data).
 const MAX_CALL_BODY: usize = 256 << 20;
+/// How long a streamed shard may send nothing before the call is dropped.
+const SHARD_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Bytes of a streamed shard gathered before one write to the file.
 const SHARD_WRITE_CHUNK: usize = 1 << 20;
+
+/// How long an opened shard file stays open for further block reads after its last one. A
+/// GET holds its shards open from its start: a version overwritten or deleted meanwhile stays
+/// readable to it, on remote drives as on local ones.
+const READER_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most shard files kept open for readers.
+const MAX_READERS: usize = 4096;
+
+/// Shard files open for reading, by drive index, data directory and part.
+type OpenReaders = HashMap<(usize, Uuid, u32), (Arc<dyn crate::drive::ShardReader>, Instant)>;
 
 /// What a node does when another node says a bucket record changed.
 pub type BucketChanged = Box<dyn Fn(&str) + Send + Sync>;
 
 /// A node's answers to internal calls.
 pub struct RpcServer {
+    me: String,
     drives: HashMap<usize, Arc<dyn Drive>>,
     locks: Arc<LockTable>,
     verifier: Verifier,
@@ -33,14 +46,17 @@ pub struct RpcServer {
     started: Instant,
     bucket_changed: OnceLock<BucketChanged>,
     control: OnceLock<Arc<crate::raft::ControlPlane>>,
+    readers: std::sync::Mutex<OpenReaders>,
     /// Whether the control plane was ever joined, as last seen (hello must not wait on Raft).
     raft_initialized: std::sync::atomic::AtomicBool,
 }
 
 impl RpcServer {
-    /// Serves `drives` (by topology index) and `locks`, for callers that know `secret` and
-    /// run the topology `fingerprint` (described by `topology` in refusals).
+    /// Serves `drives` (by topology index) and `locks` as node `me` (`HOST:PORT`), for callers
+    /// that know `secret` and run the topology `fingerprint` (described by `topology` in
+    /// refusals).
     pub fn new(
+        me: String,
         drives: HashMap<usize, Arc<dyn Drive>>,
         locks: Arc<LockTable>,
         secret: &[u8],
@@ -48,6 +64,7 @@ impl RpcServer {
         topology: String,
     ) -> Self {
         Self {
+            me,
             drives,
             locks,
             verifier: Verifier::new(secret),
@@ -56,6 +73,7 @@ impl RpcServer {
             started: Instant::now(),
             bucket_changed: OnceLock::new(),
             control: OnceLock::new(),
+            readers: Default::default(),
             raft_initialized: Default::default(),
         }
     }
@@ -110,32 +128,25 @@ impl RpcServer {
         if req.method() != http::Method::POST {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "internal calls are POSTs");
         }
-        match req.headers().get(rpc::TOPOLOGY_HEADER).and_then(|v| v.to_str().ok()) {
-            Some(f) if f == self.fingerprint => {}
-            theirs => {
-                return plain(
-                    StatusCode::CONFLICT,
-                    &format!(
-                        "the calling node runs another topology (fingerprint {}); this node's is {} ({})",
-                        theirs.unwrap_or("none"),
-                        self.fingerprint,
-                        self.topology
-                    ),
-                )
-            }
-        }
-        let streamed = call.contains("/shard/");
         let (parts, body) = req.into_parts();
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        if streamed {
+        if let Err(e) = self.verifier.precheck(header, rpc::now_ms()) {
+            return plain(StatusCode::FORBIDDEN, &e.to_string());
+        }
+        // Calls are signed for the node they are sent to.
+        let signed = format!("{}{path}", self.me);
+        if call.contains("/shard/") {
             if let Err(e) = self.verifier.verify(
                 "POST",
-                &path,
+                &signed,
                 rpc_auth::UNSIGNED_BODY,
                 header,
                 rpc::now_ms(),
             ) {
                 return plain(StatusCode::FORBIDDEN, &e.to_string());
+            }
+            if let Some(refusal) = self.other_topology(header(rpc::TOPOLOGY_HEADER)) {
+                return refusal;
             }
             return ok(rpc::encode_result(self.write_shard(&call, body).await));
         }
@@ -143,19 +154,36 @@ impl RpcServer {
             Ok(b) => b.to_bytes(),
             Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("unreadable call: {e}")),
         };
-        if let Err(e) = self.verifier.verify(
-            "POST",
-            &path,
-            &rpc_auth::body_hash(&body),
-            header,
-            rpc::now_ms(),
-        ) {
+        let hash = rpc_auth::body_hash(&body);
+        if let Err(e) = self
+            .verifier
+            .verify("POST", &signed, &hash, header, rpc::now_ms())
+        {
             return plain(StatusCode::FORBIDDEN, &e.to_string());
+        }
+        if let Some(refusal) = self.other_topology(header(rpc::TOPOLOGY_HEADER)) {
+            return refusal;
         }
         match self.dispatch(&call, &body).await {
             Ok(answer) => ok(answer),
             Err(e) => ok(rpc::encode_result::<()>(Err(e))),
         }
+    }
+
+    /// The refusal of a caller (already authenticated) that runs another topology.
+    fn other_topology(&self, theirs: Option<&str>) -> Option<Response<Bytes>> {
+        if theirs == Some(self.fingerprint.as_str()) {
+            return None;
+        }
+        Some(plain(
+            StatusCode::CONFLICT,
+            &format!(
+                "the calling node runs another topology (fingerprint {}); this node's is {} ({})",
+                theirs.unwrap_or("none"),
+                self.fingerprint,
+                self.topology
+            ),
+        ))
     }
 
     async fn dispatch(&self, call: &str, body: &[u8]) -> Result<Vec<u8>> {
@@ -190,12 +218,17 @@ impl RpcServer {
             },
             ["drive", index, "call"] => {
                 let drive = self.drive(index)?;
-                Ok(drive_call(drive.as_ref(), rpc::decode(body)?).await)
+                match rpc::decode(body)? {
+                    DriveCall::OpenShard { data_dir, part } => {
+                        let opened = self.reader(index, data_dir, part).await.map(drop);
+                        Ok(rpc::encode_result(opened))
+                    }
+                    call => Ok(drive_call(drive.as_ref(), call).await),
+                }
             }
             ["drive", index, "read"] => {
-                let drive = self.drive(index)?;
                 let read: ReadShard = rpc::decode(body)?;
-                let bytes = match drive.open_shard(read.data_dir, read.part).await {
+                let bytes = match self.reader(index, read.data_dir, read.part).await {
                     Ok(reader) => reader.read_at(read.offset, read.len).await,
                     Err(e) => Err(e),
                 };
@@ -207,6 +240,31 @@ impl RpcServer {
                 "unknown internal call {call}"
             ))),
         }
+    }
+
+    /// The open shard file, opened now if no reader holds it open.
+    async fn reader(
+        &self,
+        index: &str,
+        data_dir: Uuid,
+        part: u32,
+    ) -> Result<Arc<dyn crate::drive::ShardReader>> {
+        let drive = self.drive(index)?;
+        let key = (index.parse::<usize>().unwrap_or_default(), data_dir, part);
+        if let Some((reader, used)) = self.readers.lock().expect("lock").get_mut(&key) {
+            *used = Instant::now();
+            return Ok(reader.clone());
+        }
+        let reader: Arc<dyn crate::drive::ShardReader> =
+            Arc::from(drive.open_shard(data_dir, part).await?);
+        let mut readers = self.readers.lock().expect("lock");
+        // Idle files close as new ones open (a few thousand at most: one pass is cheap).
+        readers.retain(|_, (_, used)| used.elapsed() < READER_IDLE);
+        if readers.len() >= MAX_READERS {
+            readers.clear();
+        }
+        readers.insert(key, (reader.clone(), Instant::now()));
+        Ok(reader)
     }
 
     fn drive(&self, index: &str) -> Result<&Arc<dyn Drive>> {
@@ -238,7 +296,12 @@ impl RpcServer {
             .map_err(|_| StorageError::Refused("bad part number".into()))?;
         let mut writer = drive.create_shard(staging, part).await?;
         let mut pending = BytesMut::new();
-        while let Some(frame) = body.frame().await {
+        loop {
+            let frame = match tokio::time::timeout(SHARD_IDLE, body.frame()).await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(_) => return Err(StorageError::Body("the shard's sender went quiet".into())),
+            };
             let frame = frame.map_err(|e| StorageError::Body(e.to_string()))?;
             if let Ok(data) = frame.into_data() {
                 pending.extend_from_slice(&data);

@@ -517,6 +517,7 @@ impl Store {
     }
 
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
+        self.bucket(name).await?; // never the reserved cluster configuration record
         let _one_writer = self.bucket_lock(name).await?;
         self.fresh_bucket(name).await?;
         let page = self.list_versions(name, "", "", "", None, 1).await?;
@@ -783,7 +784,14 @@ impl Store {
     /// Starts the background work: healing keys found damaged, watching drives for wipes and
     /// replacement, and removing leftovers of interrupted writes.
     pub fn start_background(self: &Arc<Self>, fresh: Vec<usize>) {
-        let started = SystemTime::now();
+        self.start_background_since(fresh, SystemTime::now());
+    }
+
+    /// `start_background` where this node's drives were reachable by other nodes since
+    /// `serving_since`: garbage collection spares everything written from then on (another
+    /// node's commit may be between moving its shards into place and recording them).
+    pub fn start_background_since(self: &Arc<Self>, fresh: Vec<usize>, serving_since: SystemTime) {
+        let started = serving_since;
         if let Some(mut rx) = self.heal_rx.lock().expect("lock").take() {
             let store = self.clone();
             tokio::spawn(async move {

@@ -211,19 +211,24 @@ impl ControlPlane {
                         "the control plane refused the change: {e}"
                     )))
                 }
-                Err(_) => return Err(self.no_quorum()),
+                // This node leads but no majority stored the entry in time: it may still.
+                Err(_) => return Err(self.unknown_outcome("no majority stored it in time")),
             };
             if let Some(peer) = leader.and_then(|l| self.peers.get(&l)) {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 match peer.call_raw("raft/write", rpc::encode(change), left).await {
-                    Ok(bytes) => return rpc::decode_result(&bytes),
+                    // The node stopped leading before it took the change: ask again.
+                    Ok(bytes) => match rpc::decode_result(&bytes) {
+                        Err(StorageError::NotReady(_)) => {}
+                        answer => return answer,
+                    },
                     // Unreachable: the change was not sent, so it can be sent again.
                     Err((true, _)) => {}
                     // Sent, but no answer: it may or may not commit; say so.
                     Err((false, why)) => {
-                        return Err(StorageError::Unavailable(format!(
-                            "the control plane's leader did not answer ({why}); the change may or may not have been made"
-                        )))
+                        return Err(
+                            self.unknown_outcome(&format!("the leader did not answer: {why}"))
+                        )
                     }
                 }
             }
@@ -232,6 +237,12 @@ impl ControlPlane {
             }
             tokio::time::sleep(pause).await;
         }
+    }
+
+    fn unknown_outcome(&self, why: &str) -> StorageError {
+        StorageError::Unavailable(format!(
+            "the control plane did not confirm the change ({why}); it may or may not have been made"
+        ))
     }
 
     fn no_quorum(&self) -> StorageError {
@@ -311,8 +322,12 @@ impl BucketCatalog for ControlPlane {
             return Err(self.no_quorum());
         }
         let (index, answer) = self.commit(&change).await?;
-        // Visible through every node it can reach before it is answered.
-        self.applied(index, APPLY_WAIT).await;
+        // Visible through this node, and every node it can reach, before it is answered.
+        if !self.applied(index, CHANGE_TIMEOUT).await {
+            return Err(StorageError::Unavailable(
+                "the change was made but this node has not applied it yet; try again".into(),
+            ));
+        }
         let others = self.peers.values().filter(|p| p.is_online()).map(|p| {
             p.call_raw(
                 "raft/applied",

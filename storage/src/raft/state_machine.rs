@@ -52,7 +52,18 @@ fn read_meta<T: serde::de::DeserializeOwned>(
     let bytes: Option<Vec<u8>> = conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?;
-    Ok(bytes.and_then(|b| rmp_serde::from_slice(&b).ok()))
+    // A value that does not decode is a corrupt database, not a fresh one.
+    bytes
+        .map(|b| {
+            rmp_serde::from_slice(&b).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn write_meta<T: Serialize>(conn: &Connection, key: &str, value: &T) -> rusqlite::Result<()> {
