@@ -128,9 +128,10 @@ impl Cluster {
         Ok(())
     }
 
-    /// True while this node's control plane knows a leader.
-    pub fn control_has_leader(&self) -> bool {
-        self.control.get().is_some_and(|c| c.has_leader())
+    /// True while this node's control plane has a reachable leader and this node applied
+    /// what it committed (its bucket records are current).
+    pub fn control_is_current(&self) -> bool {
+        self.control.get().is_some_and(|c| c.is_current())
     }
 
     /// Opens the store once enough drives answer (and the first node formatted a new

@@ -225,13 +225,14 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 
 impl Node {
     /// True when every erasure set can both read and write (and, in a cluster, a majority of
-    /// the nodes answer and the control plane has a leader).
+    /// the nodes answer and this node's control plane is current: a reachable leader, and
+    /// every change it committed applied here).
     fn ready(&self) -> bool {
         // In a cluster: a majority of nodes for object locks, and a control-plane leader for
         // configuration changes.
         let nodes = self.cluster.as_ref().is_none_or(|c| {
             c.nodes_online() >= storage::dlock::lock_quorum(c.peers.len() + 1)
-                && c.control_has_leader()
+                && c.control_is_current()
         });
         nodes
             && self.store.sets().iter().all(|s| {

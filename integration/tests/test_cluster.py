@@ -303,8 +303,10 @@ def test_a_node_with_another_secret_or_topology_is_refused_with_the_difference(c
     assert n4.status("/health/ready") == 503
     n4.stop()
     n4.start().wait_ready()
+    # Node 1 probes its peers once a second: it sees node 4 back within that.
+    wait_for(lambda: [n["online"] for n in json.loads(n1.admin("info"))["nodes"]] == [True] * 4, 10,
+             "node 1 to see node 4 again")
     info = json.loads(n1.admin("info"))
-    assert [n["online"] for n in info["nodes"]] == [True] * 4
     assert len(info["drives"]) == 8 and all(d["online"] for d in info["drives"])
     metrics = requests.get(n1.endpoint + "/metrics", timeout=5).text
     assert f'strata_peer_online{{peer="{n4.address}"}} 1' in metrics

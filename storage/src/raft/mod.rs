@@ -58,6 +58,9 @@ pub struct ControlPlane {
     peers: Arc<HashMap<u64, Arc<Peer>>>,
     /// Every node by id, with its address.
     nodes: BTreeMap<u64, BasicNode>,
+    /// Whether this node applied everything the leader had committed when it last checked
+    /// (false from start, and again whenever it lost its leader, until it checks).
+    caught_up: std::sync::atomic::AtomicBool,
 }
 
 impl ControlPlane {
@@ -114,13 +117,77 @@ impl ControlPlane {
         let raft = Raft::new(id, Arc::new(config), network, log, machine)
             .await
             .map_err(|e| StorageError::Refused(format!("cannot start Raft: {e}")))?;
-        Ok(Arc::new(Self {
+        let control = Arc::new(Self {
             id,
             raft,
             records,
             peers,
             nodes,
-        }))
+            caught_up: Default::default(),
+        });
+        control.clone().keep_caught_up();
+        Ok(control)
+    }
+
+    /// Twice a second: a node without a reachable leader is not caught up; one with a leader
+    /// that is not caught up asks the leader how far the log is committed (a read index) and
+    /// waits until it applied that far. A node that restarted or was cut off serves nothing
+    /// stale as current once it says it is.
+    fn keep_caught_up(self: Arc<Self>) {
+        let me = Arc::downgrade(&self);
+        drop(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let Some(me) = me.upgrade() else { return };
+                if !me.has_leader() {
+                    me.caught_up
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
+                } else if !me.caught_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    let done = me.catch_up().await;
+                    me.caught_up
+                        .store(done, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+    }
+
+    /// Applies everything the leader had committed when asked; false when that cannot be
+    /// learned or reached in time.
+    async fn catch_up(&self) -> bool {
+        let leader = self.raft.metrics().borrow().current_leader;
+        let index = match leader {
+            Some(l) if l == self.id => match self.raft.get_read_log_id().await {
+                Ok((read, _)) => read.map(|l| l.index),
+                Err(_) => return false,
+            },
+            Some(l) => {
+                let Some(peer) = self.peers.get(&l) else {
+                    return false;
+                };
+                match peer
+                    .call_raw("raft/read-index", Vec::new(), APPLY_WAIT)
+                    .await
+                {
+                    Ok(bytes) => match rpc::decode_result::<Option<u64>>(&bytes) {
+                        Ok(index) => index,
+                        Err(_) => return false,
+                    },
+                    Err(_) => return false,
+                }
+            }
+            None => return false,
+        };
+        match index {
+            Some(i) => self.applied(i, APPLY_WAIT).await,
+            None => true,
+        }
+    }
+
+    /// True while this node has a reachable leader and applied what it had committed when
+    /// the node last caught up: its reads of bucket records are current.
+    pub fn is_current(&self) -> bool {
+        self.has_leader() && self.caught_up.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether this node ever joined the control plane (its log or vote is not empty).
@@ -287,6 +354,13 @@ impl ControlPlane {
                     Err(_) => Err(self.no_quorum()),
                 };
                 rpc::encode_result(answer)
+            }
+            "read-index" => {
+                let index = match self.raft.get_read_log_id().await {
+                    Ok((read, _)) => Ok(read.map(|l| l.index)),
+                    Err(_) => Err(StorageError::NotReady("this node does not lead".into())),
+                };
+                rpc::encode_result(index)
             }
             "applied" => {
                 let index: u64 = rpc::decode(body)?;
