@@ -135,6 +135,13 @@ impl Peer {
         req.body(body).expect("valid request")
     }
 
+    /// A signed call with a body held in memory (signed with its hash).
+    fn call_request(&self, path: &str, body: Vec<u8>) -> http::Request<Body> {
+        let hash = rpc_auth::body_hash(&body);
+        let body = Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed();
+        self.request(path, &hash, body)
+    }
+
     /// Sends a signed call and returns the answer's body when the node answered 200.
     async fn send(&self, path: &str, body: Vec<u8>) -> Result<Bytes> {
         self.send_within(path, body, CALL_TIMEOUT).await
@@ -148,12 +155,7 @@ impl Peer {
                 self.node
             )));
         }
-        let hash = rpc_auth::body_hash(&body);
-        let req = self.request(
-            path,
-            &hash,
-            Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed(),
-        );
+        let req = self.call_request(path, body);
         let started = Instant::now();
         let limit = if path == "hello" {
             PROBE_TIMEOUT
@@ -209,12 +211,7 @@ impl Peer {
         if !self.is_online() {
             return Err((true, format!("node {} is offline", self.node)));
         }
-        let hash = rpc_auth::body_hash(&body);
-        let req = self.request(
-            path,
-            &hash,
-            Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed(),
-        );
+        let req = self.call_request(path, body);
         let started = Instant::now();
         let answer = tokio::time::timeout(limit, async {
             let resp = self

@@ -429,6 +429,15 @@ mod tests {
         }
     }
 
+    async fn last_index(log: &mut log_store::LogStore) -> u64 {
+        log.get_log_state()
+            .await
+            .unwrap()
+            .last_log_id
+            .unwrap()
+            .index
+    }
+
     fn create(name: &str) -> CatalogChange {
         CatalogChange::CreateBucket(BucketRecord {
             name: name.into(),
@@ -464,39 +473,15 @@ mod tests {
             got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
             [2, 3]
         );
-        assert_eq!(
-            log.get_log_state()
-                .await
-                .unwrap()
-                .last_log_id
-                .unwrap()
-                .index,
-            5
-        );
+        assert_eq!(last_index(&mut log).await, 5);
         log.truncate(entries[3].log_id).await.unwrap(); // drops 4 and 5
-        assert_eq!(
-            log.get_log_state()
-                .await
-                .unwrap()
-                .last_log_id
-                .unwrap()
-                .index,
-            3
-        );
+        assert_eq!(last_index(&mut log).await, 3);
         log.purge(entries[1].log_id).await.unwrap(); // drops 1 and 2
         let state = log.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id.unwrap().index, 2);
         assert_eq!(log.try_get_log_entries(0..10).await.unwrap().len(), 1);
         log.purge(entries[2].log_id).await.unwrap(); // the log is empty: its last id is the purged one
-        assert_eq!(
-            log.get_log_state()
-                .await
-                .unwrap()
-                .last_log_id
-                .unwrap()
-                .index,
-            3
-        );
+        assert_eq!(last_index(&mut log).await, 3);
     }
 
     #[tokio::test]
